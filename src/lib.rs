@@ -1,0 +1,3 @@
+//! gst-trtpose: GStreamer elements for real-time multi-person pose estimation.
+
+pub mod pose;

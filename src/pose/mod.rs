@@ -1,0 +1,125 @@
+//! GStreamer-free pose logic: topologies, decoders of network outputs into people, and the
+//! geometry that maps network coordinates back onto frames.
+
+pub mod geometry;
+pub mod movenet;
+pub mod munkres;
+pub mod posenet;
+pub mod topology;
+pub mod trt_parse;
+
+pub use geometry::{Geometry, ResizeMode};
+pub use topology::{Topology, TopologyError};
+
+/// One detected keypoint. Coordinates are normalized to the network input until
+/// [`Person::map_to_frame`] turns them into frame pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Keypoint {
+    pub x: f32,
+    pub y: f32,
+    pub score: f32,
+}
+
+/// Axis-aligned box, `x0 <= x1`, `y0 <= y1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl BBox {
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+    pub fn height(&self) -> f32 {
+        self.y1 - self.y0
+    }
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = BBox {
+            x0: self.x0.max(other.x0),
+            y0: self.y0.max(other.y0),
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+        };
+        let i = inter.area();
+        let union = self.area() + other.area() - i;
+        if union > 0.0 { i / union } else { 0.0 }
+    }
+}
+
+/// One person: a slot per topology keypoint (`None` = not found), the indices of the topology
+/// links whose two ends are present, a box and a score.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Person {
+    pub keypoints: Vec<Option<Keypoint>>,
+    pub links: Vec<usize>,
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+impl Person {
+    /// Sets the box to the extent of the keypoints scoring at least `min_score`.
+    pub fn update_bbox(&mut self, min_score: f32) {
+        let mut b = BBox {
+            x0: f32::INFINITY,
+            y0: f32::INFINITY,
+            x1: f32::NEG_INFINITY,
+            y1: f32::NEG_INFINITY,
+        };
+        for k in self.keypoints.iter().flatten() {
+            if k.score >= min_score {
+                b.x0 = b.x0.min(k.x);
+                b.y0 = b.y0.min(k.y);
+                b.x1 = b.x1.max(k.x);
+                b.y1 = b.y1.max(k.y);
+            }
+        }
+        self.bbox = if b.x0.is_finite() { b } else { BBox::default() };
+    }
+
+    /// Recomputes `links` from which keypoints are present.
+    pub fn update_links(&mut self, topology: &Topology) {
+        self.links.clear();
+        for (k, &(a, b)) in topology.links.iter().enumerate() {
+            let present = |i: usize| self.keypoints.get(i).is_some_and(|k| k.is_some());
+            if present(a) && present(b) {
+                self.links.push(k);
+            }
+        }
+    }
+
+    /// Maps keypoints and box from network-normalized coordinates to frame pixels.
+    pub fn map_to_frame(&mut self, geometry: &Geometry) {
+        for k in self.keypoints.iter_mut().flatten() {
+            (k.x, k.y) = geometry.to_frame(k.x, k.y);
+        }
+        let (x0, y0) = geometry.to_frame(self.bbox.x0, self.bbox.y0);
+        let (x1, y1) = geometry.to_frame(self.bbox.x1, self.bbox.y1);
+        self.bbox = BBox { x0, y0, x1, y1 };
+    }
+
+    /// Drops keypoints below `min_score` and updates the links accordingly.
+    pub fn drop_keypoints_below(&mut self, min_score: f32, topology: &Topology) {
+        for slot in self.keypoints.iter_mut() {
+            if slot.is_some_and(|k| !(k.score >= min_score)) {
+                *slot = None;
+            }
+        }
+        self.update_links(topology);
+    }
+
+    pub fn num_keypoints(&self) -> usize {
+        self.keypoints.iter().flatten().count()
+    }
+}
+
+/// Sorts people by score, best first, and keeps at most `max`.
+pub fn sort_and_truncate(people: &mut Vec<Person>, max: usize) {
+    people.sort_by(|a, b| b.score.total_cmp(&a.score));
+    people.truncate(max);
+}
