@@ -2,3 +2,6 @@
 
 pub mod pose;
 pub mod draw;
+pub mod engine;
+pub mod model;
+pub mod preprocess;

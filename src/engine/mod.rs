@@ -1,0 +1,184 @@
+//! Inference engines behind one small trait, so elements and tools never talk to a runtime
+//! directly. ONNX Runtime provides the CPU, CUDA and TensorRT backends.
+
+pub mod ort_engine;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use ort_engine::{OrtEngine, OrtRuntime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+            Backend::TensorRt => "tensorrt",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which backends to try, best first; the CPU always ends the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendRequest {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl BackendRequest {
+    pub fn chain(self) -> &'static [Backend] {
+        match self {
+            BackendRequest::Auto | BackendRequest::TensorRt => {
+                &[Backend::TensorRt, Backend::Cuda, Backend::Cpu]
+            }
+            BackendRequest::Cuda => &[Backend::Cuda, Backend::Cpu],
+            BackendRequest::Cpu => &[Backend::Cpu],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    F32,
+    F16,
+    I32,
+    I64,
+    U8,
+    Other,
+}
+
+impl fmt::Display for ElementType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ElementType::F32 => "float32",
+            ElementType::F16 => "float16",
+            ElementType::I32 => "int32",
+            ElementType::I64 => "int64",
+            ElementType::U8 => "uint8",
+            ElementType::Other => "unsupported type",
+        })
+    }
+}
+
+/// Name, element type and shape (-1 = dynamic) of a model input or output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub elem: ElementType,
+    pub shape: Vec<i64>,
+}
+
+impl fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| if *d < 0 { "?".into() } else { d.to_string() })
+            .collect();
+        write!(f, "'{}' {} [{}]", self.name, self.elem, dims.join(", "))
+    }
+}
+
+/// Network input of one run: NCHW/NHWC data already laid out as the model wants it.
+#[derive(Debug, Clone, Copy)]
+pub enum InputData<'a> {
+    F32(&'a [f32]),
+    I32(&'a [i32]),
+}
+
+/// One output after a run: float32 values and their concrete shape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputBuffer {
+    pub data: Vec<f32>,
+    pub shape: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Runtime(String),
+    #[error("model {path}: {problem}")]
+    Model { path: String, problem: String },
+    #[error("{backend} backend unavailable: {reason}")]
+    BackendUnavailable { backend: Backend, reason: String },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// What to load and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    pub backend: BackendRequest,
+    /// Intra-op threads; 0 lets the runtime decide.
+    pub threads: usize,
+    pub device_id: i32,
+    /// GPU memory limit in bytes for the CUDA backend; 0 = unlimited.
+    pub gpu_mem_limit: usize,
+    /// Folder for TensorRT engine caches; `None` disables caching.
+    pub engine_cache: Option<PathBuf>,
+    pub fp16: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            backend: BackendRequest::Auto,
+            threads: 0,
+            device_id: 0,
+            gpu_mem_limit: 0,
+            engine_cache: None,
+            fp16: false,
+        }
+    }
+}
+
+/// A loaded network that turns one input tensor into float outputs.
+pub trait Engine: Send {
+    fn backend(&self) -> Backend;
+    fn inputs(&self) -> &[TensorSpec];
+    fn outputs(&self) -> &[TensorSpec];
+    /// Runs once; `outputs` is resized to the model's outputs and refilled in order.
+    fn run(
+        &mut self,
+        input: InputData,
+        shape: &[usize],
+        outputs: &mut Vec<OutputBuffer>,
+    ) -> Result<(), EngineError>;
+}
+
+/// Checks that `path` is a readable, non-empty regular file before a runtime sees it, so the
+/// error names the real problem.
+pub fn check_model_file(path: &Path) -> Result<(), EngineError> {
+    let err = |problem: String| EngineError::Model {
+        path: path.display().to_string(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => err("file does not exist".into()),
+        _ => err(format!("cannot access file: {e}")),
+    })?;
+    if meta.is_dir() {
+        return Err(err("is a directory, not an .onnx file".into()));
+    }
+    if meta.len() == 0 {
+        return Err(err("file is empty".into()));
+    }
+    std::fs::File::open(path).map_err(|e| err(format!("cannot open file: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,601 @@
+//! Model families: recognising a network from its inputs and outputs, preparing its input and
+//! decoding its outputs into people. GStreamer-free, shared by the element and the CLI.
+
+use std::fmt;
+
+use crate::engine::{ElementType, Engine, EngineError, OutputBuffer, TensorSpec};
+use crate::pose::geometry::dynamic_input_size;
+use crate::pose::movenet;
+use crate::pose::posenet::{PoseNetDecoder, PoseNetOutputs, PoseNetParams};
+use crate::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
+use crate::pose::{Geometry, Person, ResizeMode, Topology};
+use crate::preprocess::{
+    InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    TrtPose,
+    MoveNetMulti,
+    MoveNetSingle,
+    PoseNet,
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::TrtPose => "trt-pose",
+            Family::MoveNetMulti => "movenet (multipose)",
+            Family::MoveNetSingle => "movenet (singlepose)",
+            Family::PoseNet => "posenet",
+        })
+    }
+}
+
+/// What the user asked for (`model-family` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FamilyRequest {
+    #[default]
+    Auto,
+    TrtPose,
+    MoveNet,
+    PoseNet,
+}
+
+/// How outputs map onto a family's tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputPlan {
+    TrtPose {
+        cmap: usize,
+        paf: usize,
+        layout: Layout,
+    },
+    MoveNetMulti {
+        output: usize,
+    },
+    MoveNetSingle {
+        output: usize,
+    },
+    PoseNet {
+        heatmap: usize,
+        offsets: usize,
+        fwd: usize,
+        bwd: usize,
+    },
+}
+
+/// Everything needed to feed and decode one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPlan {
+    pub family: Family,
+    pub input: InputFormat,
+    /// `(width, height)` when the model fixes it.
+    pub fixed_size: Option<(u32, u32)>,
+    pub outputs: OutputPlan,
+    pub default_resize: ResizeMode,
+    pub topology: Topology,
+}
+
+fn dims(spec: &TensorSpec) -> String {
+    spec.to_string()
+}
+
+fn describe(specs: &[TensorSpec]) -> String {
+    specs.iter().map(dims).collect::<Vec<_>>().join(", ")
+}
+
+/// `(channels, height, width, layout)` of a rank-4 map output, guessing NHWC when the names
+/// say so (trt_pose's isaac export) or when only the last dimension can be the channels.
+fn map_dims(spec: &TensorSpec, expect_channels: usize) -> Option<(usize, usize, usize, Layout)> {
+    if spec.shape.len() != 4 {
+        return None;
+    }
+    let s = &spec.shape;
+    let nhwc_named = ["heatmap", "part_affinity_fields", "maxpool_heatmap"]
+        .contains(&spec.name.as_str());
+    let d = |i: usize| if s[i] < 0 { 0 } else { s[i] as usize };
+    if !nhwc_named && d(1) == expect_channels {
+        Some((d(1), d(2), d(3), Layout::Chw))
+    } else if d(3) == expect_channels {
+        Some((d(3), d(1), d(2), Layout::Hwc))
+    } else {
+        None
+    }
+}
+
+impl ModelPlan {
+    /// Recognises the family from inputs and outputs and checks them against the topology
+    /// (the family's built-in when `topology` is `None`).
+    pub fn new(
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        request: FamilyRequest,
+        topology: Option<Topology>,
+    ) -> Result<Self, String> {
+        let [input] = inputs else {
+            return Err(format!(
+                "model has {} inputs ({}); pose models take exactly one image",
+                inputs.len(),
+                describe(inputs)
+            ));
+        };
+        if input.shape.len() != 4 {
+            return Err(format!(
+                "input {input} is not an image: expected rank 4 (NCHW or NHWC)"
+            ));
+        }
+        let nchw = input.shape[1] == 3;
+        let nhwc = input.shape[3] == 3;
+        if !nchw && !nhwc {
+            return Err(format!(
+                "input {input} is not an RGB image: no dimension of size 3 at position 1 or 3"
+            ));
+        }
+        let detected = Self::detect(input, outputs)?;
+        let family = match (request, detected) {
+            (FamilyRequest::Auto, f) => f,
+            (FamilyRequest::TrtPose, f @ Family::TrtPose)
+            | (FamilyRequest::PoseNet, f @ Family::PoseNet)
+            | (FamilyRequest::MoveNet, f @ (Family::MoveNetMulti | Family::MoveNetSingle)) => f,
+            (req, f) => {
+                return Err(format!(
+                    "model-family is {req:?} but the model's outputs ({}) look like {f}",
+                    describe(outputs)
+                ));
+            }
+        };
+        let topology = match topology {
+            Some(t) => t,
+            None if family == Family::TrtPose => Topology::human_pose(),
+            None => Topology::coco17(),
+        };
+        let size_at = |h: usize, w: usize| {
+            let (hh, ww) = (input.shape[h], input.shape[w]);
+            (hh > 0 && ww > 0).then_some((ww as u32, hh as u32))
+        };
+        let fixed_size = if nchw { size_at(2, 3) } else { size_at(1, 2) };
+        let elem = match input.elem {
+            ElementType::F32 => InputElem::F32,
+            ElementType::I32 => InputElem::I32,
+            other => {
+                return Err(format!(
+                    "input {input} has element type {other}; supported are float32 and int32"
+                ));
+            }
+        };
+        let layout = if nchw {
+            TensorLayout::Nchw
+        } else {
+            TensorLayout::Nhwc
+        };
+        for o in outputs {
+            if o.elem != ElementType::F32 {
+                return Err(format!("output {o} is not float32"));
+            }
+        }
+        let (outputs_plan, normalize, default_resize) = match family {
+            Family::TrtPose => {
+                let c = topology.num_parts();
+                let p = 2 * topology.num_links();
+                let find = |channels: usize, names: &[&str]| {
+                    outputs
+                        .iter()
+                        .position(|o| names.contains(&o.name.as_str()))
+                        .or_else(|| {
+                            outputs
+                                .iter()
+                                .position(|o| map_dims(o, channels).is_some())
+                        })
+                };
+                let cmap = find(c, &["cmap", "heatmap"]);
+                let paf = find(p, &["paf", "part_affinity_fields"]);
+                let (Some(cmap), Some(paf)) = (cmap, paf) else {
+                    return Err(format!(
+                        "topology '{}' has {c} keypoints and {} links, so the model needs a cmap output with {c} channels and a paf output with {p}; its outputs are {}",
+                        topology.name,
+                        topology.num_links(),
+                        describe(outputs)
+                    ));
+                };
+                let cm = map_dims(&outputs[cmap], c);
+                let pm = map_dims(&outputs[paf], p);
+                let (Some(cm), Some(pm)) = (cm, pm) else {
+                    return Err(format!(
+                        "topology '{}' needs {c} cmap and {p} paf channels, but the model's cmap is {} and paf is {}",
+                        topology.name, outputs[cmap], outputs[paf]
+                    ));
+                };
+                if cm.3 != pm.3 {
+                    return Err("cmap and paf outputs use different layouts".into());
+                }
+                // The isaac export (NHWC outputs) normalizes inside the graph.
+                let normalize = if cm.3 == Layout::Hwc {
+                    Normalize {
+                        scale: [1.0 / 255.0; 3],
+                        offset: [0.0; 3],
+                    }
+                } else {
+                    Normalize::mean_std([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+                };
+                (
+                    OutputPlan::TrtPose {
+                        cmap,
+                        paf,
+                        layout: cm.3,
+                    },
+                    normalize,
+                    ResizeMode::Stretch,
+                )
+            }
+            Family::MoveNetMulti | Family::MoveNetSingle => {
+                if topology.num_parts() != movenet::NUM_KEYPOINTS {
+                    return Err(format!(
+                        "topology '{}' has {} keypoints; MoveNet outputs 17 (COCO order)",
+                        topology.name,
+                        topology.num_parts()
+                    ));
+                }
+                let plan = if family == Family::MoveNetMulti {
+                    OutputPlan::MoveNetMulti { output: 0 }
+                } else {
+                    OutputPlan::MoveNetSingle { output: 0 }
+                };
+                (plan, Normalize::IDENTITY, ResizeMode::Letterbox)
+            }
+            Family::PoseNet => {
+                if topology.num_parts() != 17 {
+                    return Err(format!(
+                        "topology '{}' has {} keypoints; PoseNet outputs 17 (COCO order)",
+                        topology.name,
+                        topology.num_parts()
+                    ));
+                }
+                let by_channels = |c: i64| outputs.iter().position(|o| o.shape.last() == Some(&c));
+                let named = |needle: &str| outputs.iter().position(|o| o.name.contains(needle));
+                let heatmap = by_channels(17).ok_or("PoseNet heatmap output not found")?;
+                let offsets = by_channels(34).ok_or("PoseNet offsets output not found")?;
+                let disp: Vec<usize> = (0..outputs.len())
+                    .filter(|&i| outputs[i].shape.last() == Some(&32))
+                    .collect();
+                let fwd = named("fwd").unwrap_or(disp[0]);
+                let bwd = named("bwd").unwrap_or(disp[1]);
+                (
+                    OutputPlan::PoseNet {
+                        heatmap,
+                        offsets,
+                        fwd,
+                        bwd,
+                    },
+                    Normalize {
+                        scale: [1.0 / 127.5; 3],
+                        offset: [-1.0; 3],
+                    },
+                    ResizeMode::Letterbox,
+                )
+            }
+        };
+        Ok(ModelPlan {
+            family,
+            input: InputFormat {
+                layout,
+                elem,
+                normalize,
+            },
+            fixed_size,
+            outputs: outputs_plan,
+            default_resize,
+            topology,
+        })
+    }
+
+    fn detect(input: &TensorSpec, outputs: &[TensorSpec]) -> Result<Family, String> {
+        let last = |o: &TensorSpec| o.shape.last().copied().unwrap_or(0);
+        if let [o] = outputs {
+            if o.shape.len() == 3 && last(o) == movenet::MULTIPOSE_ROW as i64 {
+                return Ok(Family::MoveNetMulti);
+            }
+            if o.shape.len() == 4 && last(o) == 3 && o.shape[2] == 17 {
+                return Ok(Family::MoveNetSingle);
+            }
+        }
+        let lasts: Vec<i64> = outputs.iter().map(last).collect();
+        if outputs.len() == 4 && [17, 34, 32].iter().all(|c| lasts.contains(c)) {
+            return Ok(Family::PoseNet);
+        }
+        if (2..=3).contains(&outputs.len()) && outputs.iter().all(|o| o.shape.len() == 4) {
+            return Ok(Family::TrtPose);
+        }
+        Err(format!(
+            "cannot tell the model family from input {input} and outputs [{}]: expected trt_pose (cmap + paf maps), MoveNet ([1, 6, 56] or [1, 1, 17, 3]) or PoseNet (heatmap, offsets, two displacements)",
+            describe(outputs)
+        ))
+    }
+}
+
+/// Decoding thresholds shared by all families.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeSettings {
+    pub parse: ParseParams,
+    /// Minimum person score; negative = the family's default (MoveNet 0.2, PoseNet 0.25,
+    /// trt_pose 0).
+    pub min_person_score: f32,
+    pub min_keypoint_score: f32,
+    pub max_people: usize,
+}
+
+impl Default for DecodeSettings {
+    fn default() -> Self {
+        DecodeSettings {
+            parse: ParseParams::default(),
+            min_person_score: -1.0,
+            min_keypoint_score: 0.0,
+            max_people: 100,
+        }
+    }
+}
+
+impl DecodeSettings {
+    pub fn person_threshold(&self, family: Family) -> f32 {
+        if self.min_person_score >= 0.0 {
+            return self.min_person_score;
+        }
+        match family {
+            Family::TrtPose => 0.0,
+            Family::MoveNetMulti | Family::MoveNetSingle => 0.2,
+            Family::PoseNet => 0.25,
+        }
+    }
+}
+
+/// Turns raw outputs into people, with reusable workspaces.
+#[derive(Debug)]
+pub struct PoseDecoder {
+    plan: ModelPlan,
+    settings: DecodeSettings,
+    trt: Option<TrtPoseParser>,
+    posenet: PoseNetDecoder,
+}
+
+impl PoseDecoder {
+    pub fn new(plan: ModelPlan, settings: DecodeSettings) -> Result<Self, String> {
+        let trt = match plan.family {
+            Family::TrtPose => Some(TrtPoseParser::new(&plan.topology, settings.parse)?),
+            _ => None,
+        };
+        let posenet = PoseNetDecoder::new(PoseNetParams {
+            min_pose_score: settings.person_threshold(Family::PoseNet),
+            max_poses: settings.max_people,
+            ..Default::default()
+        });
+        Ok(PoseDecoder {
+            plan,
+            settings,
+            trt,
+            posenet,
+        })
+    }
+
+    pub fn plan(&self) -> &ModelPlan {
+        &self.plan
+    }
+
+    pub fn trt_parser(&self) -> Option<&TrtPoseParser> {
+        self.trt.as_ref()
+    }
+
+    /// Decodes into people with coordinates normalized to the network input.
+    pub fn decode(
+        &mut self,
+        outputs: &[OutputBuffer],
+        input_w: u32,
+        input_h: u32,
+        people: &mut Vec<Person>,
+    ) -> Result<(), String> {
+        let s = self.settings;
+        let min_person = s.person_threshold(self.plan.family);
+        let topo = &self.plan.topology;
+        let get = |i: usize| -> Result<&OutputBuffer, String> {
+            outputs
+                .get(i)
+                .ok_or_else(|| format!("output {i} missing"))
+        };
+        match self.plan.outputs {
+            OutputPlan::TrtPose { cmap, paf, layout } => {
+                let (c, p) = (get(cmap)?, get(paf)?);
+                let view = |o: &OutputBuffer, name: &str| -> Result<(usize, usize, usize), String> {
+                    if o.shape.len() != 4 || o.shape[0] != 1 {
+                        return Err(format!("{name} output has shape {:?}, expected [1, ...]", o.shape));
+                    }
+                    Ok(match layout {
+                        Layout::Chw => (o.shape[1], o.shape[2], o.shape[3]),
+                        Layout::Hwc => (o.shape[3], o.shape[1], o.shape[2]),
+                    })
+                };
+                let (cc, ch, cw) = view(c, "cmap")?;
+                let (pc, ph, pw) = view(p, "paf")?;
+                let cmap = MapView::new(&c.data, cc, ch, cw, layout)?;
+                let paf = MapView::new(&p.data, pc, ph, pw, layout)?;
+                let parser = self.trt.as_mut().expect("trt_pose plan has a parser");
+                parser.parse(&cmap, &paf)?;
+                parser.people_into(people);
+                people.retain(|p| p.score >= min_person);
+            }
+            OutputPlan::MoveNetMulti { output } => {
+                movenet::decode_multipose(
+                    &get(output)?.data,
+                    topo,
+                    min_person,
+                    s.min_keypoint_score,
+                    people,
+                );
+            }
+            OutputPlan::MoveNetSingle { output } => {
+                movenet::decode_singlepose(
+                    &get(output)?.data,
+                    topo,
+                    min_person,
+                    s.min_keypoint_score,
+                    people,
+                );
+            }
+            OutputPlan::PoseNet {
+                heatmap,
+                offsets,
+                fwd,
+                bwd,
+            } => {
+                let hm = get(heatmap)?;
+                if hm.shape.len() != 4 {
+                    return Err(format!("heatmap has shape {:?}", hm.shape));
+                }
+                let outs = PoseNetOutputs {
+                    heatmap: &hm.data,
+                    offsets: &get(offsets)?.data,
+                    displacement_fwd: &get(fwd)?.data,
+                    displacement_bwd: &get(bwd)?.data,
+                    height: hm.shape[1],
+                    width: hm.shape[2],
+                };
+                self.posenet
+                    .decode(&outs, input_w, input_h, topo, s.min_keypoint_score, people)?;
+            }
+        }
+        if self.plan.family == Family::TrtPose && s.min_keypoint_score > 0.0 {
+            for p in people.iter_mut() {
+                p.drop_keypoints_below(s.min_keypoint_score, topo);
+            }
+        }
+        crate::pose::sort_and_truncate(people, s.max_people);
+        Ok(())
+    }
+}
+
+/// How to configure an estimator beyond what the model says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimatorConfig {
+    pub family: FamilyRequest,
+    pub topology: Option<Topology>,
+    /// Long side for models with dynamic input (multiple of 32).
+    pub input_size: u32,
+    /// `None` = the family's default (trt_pose stretches, others letterbox).
+    pub resize: Option<ResizeMode>,
+    pub decode: DecodeSettings,
+}
+
+impl Default for EstimatorConfig {
+    fn default() -> Self {
+        EstimatorConfig {
+            family: FamilyRequest::Auto,
+            topology: None,
+            input_size: 256,
+            resize: None,
+            decode: DecodeSettings::default(),
+        }
+    }
+}
+
+/// Engine + preprocessing + decoding: one frame in, people in frame pixels out.
+pub struct PoseEstimator {
+    engine: Box<dyn Engine>,
+    decoder: PoseDecoder,
+    pre: Preprocessor,
+    outputs: Vec<OutputBuffer>,
+    resize: ResizeMode,
+    input_size: u32,
+}
+
+impl PoseEstimator {
+    pub fn new(engine: Box<dyn Engine>, config: &EstimatorConfig) -> Result<Self, String> {
+        let plan = ModelPlan::new(
+            engine.inputs(),
+            engine.outputs(),
+            config.family,
+            config.topology.clone(),
+        )?;
+        let resize = config.resize.unwrap_or(plan.default_resize);
+        let decoder = PoseDecoder::new(plan, config.decode)?;
+        Ok(PoseEstimator {
+            engine,
+            decoder,
+            pre: Preprocessor::new(),
+            outputs: Vec::new(),
+            resize,
+            input_size: config.input_size.max(32),
+        })
+    }
+
+    pub fn plan(&self) -> &ModelPlan {
+        self.decoder.plan()
+    }
+
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    pub fn resize_mode(&self) -> ResizeMode {
+        self.resize
+    }
+
+    /// Network input size for a frame: the model's own, or derived from `input-size`.
+    pub fn input_size_for(&self, frame_w: u32, frame_h: u32) -> (u32, u32) {
+        match self.plan().fixed_size {
+            Some(size) => size,
+            None if self.plan().family == Family::MoveNetMulti => {
+                dynamic_input_size(frame_w, frame_h, self.input_size)
+            }
+            None => (self.input_size, self.input_size),
+        }
+    }
+
+    pub fn geometry_for(&self, frame_w: u32, frame_h: u32) -> Geometry {
+        let (iw, ih) = self.input_size_for(frame_w, frame_h);
+        Geometry::new(frame_w, frame_h, iw, ih, self.resize)
+    }
+
+    /// Runs the whole chain on one frame; people come out in frame pixels, best first.
+    pub fn process(
+        &mut self,
+        frame: &SourceFrame,
+        people: &mut Vec<Person>,
+    ) -> Result<Geometry, EngineError> {
+        let geometry = self.geometry_for(frame.width as u32, frame.height as u32);
+        let (input, shape) = self.pre.run(frame, &geometry, &self.decoder.plan().input);
+        self.engine.run(input, shape, &mut self.outputs)?;
+        self.decode_outputs(&geometry, people)?;
+        Ok(geometry)
+    }
+
+    /// Decodes the outputs of the last run for a frame placed as `geometry`.
+    pub fn decode_outputs(
+        &mut self,
+        geometry: &Geometry,
+        people: &mut Vec<Person>,
+    ) -> Result<(), EngineError> {
+        self.decoder
+            .decode(&self.outputs, geometry.input_w, geometry.input_h, people)
+            .map_err(EngineError::Inference)?;
+        for p in people.iter_mut() {
+            p.map_to_frame(geometry);
+        }
+        Ok(())
+    }
+
+    /// Runs the engine alone on a prepared input (benchmarks).
+    pub fn run_engine(
+        &mut self,
+        input: crate::engine::InputData,
+        shape: &[usize],
+    ) -> Result<&[OutputBuffer], EngineError> {
+        self.engine.run(input, shape, &mut self.outputs)?;
+        Ok(&self.outputs)
+    }
+
+    /// Replaces the engine (backend fallback), keeping plan and buffers.
+    pub fn replace_engine(&mut self, engine: Box<dyn Engine>) -> Result<(), String> {
+        if engine.inputs() != self.engine.inputs() || engine.outputs() != self.engine.outputs() {
+            return Err("replacement engine has different inputs or outputs".into());
+        }
+        self.engine = engine;
+        Ok(())
+    }
+}

@@ -1,0 +1,413 @@
+//! Frame → network input: colour conversion, resize (stretch or letterbox) and normalization in
+//! one pass over the source rows, reading every plane through its stride.
+//!
+//! The resize is separable bilinear whose kernel widens when downscaling (as PIL's BILINEAR,
+//! which made the reference outputs), so large frames are averaged instead of aliased.
+
+use crate::draw::{PixelFormat, YuvMatrix};
+use crate::engine::InputData;
+use crate::pose::Geometry;
+
+/// Read-only view of a frame.
+#[derive(Debug, Clone)]
+pub struct SourceFrame<'a> {
+    pub format: PixelFormat,
+    pub width: usize,
+    pub height: usize,
+    /// `(bytes, stride)` per plane.
+    pub planes: Vec<(&'a [u8], usize)>,
+    pub matrix: YuvMatrix,
+}
+
+impl<'a> SourceFrame<'a> {
+    pub fn new(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        planes: Vec<(&'a [u8], usize)>,
+    ) -> Result<Self, String> {
+        if planes.len() != format.num_planes() {
+            return Err(format!(
+                "{format:?} needs {} planes, got {}",
+                format.num_planes(),
+                planes.len()
+            ));
+        }
+        for (i, (data, stride)) in planes.iter().enumerate() {
+            let need = format.plane_len(i, width, height, *stride);
+            if data.len() < need {
+                return Err(format!(
+                    "plane {i} has {} bytes, {format:?} {width}x{height} with stride {stride} needs {need}",
+                    data.len()
+                ));
+            }
+        }
+        Ok(SourceFrame {
+            format,
+            width,
+            height,
+            planes,
+            matrix: YuvMatrix::Bt601,
+        })
+    }
+
+    /// Converts row `y` to RGB floats (0..255), `3 * width` values.
+    fn row_rgb(&self, y: usize, out: &mut [f32]) {
+        let w = self.width;
+        if let Some(l) = self.format.packed_layout() {
+            let (data, stride) = self.planes[0];
+            let row = &data[y * stride..y * stride + w * l.bytes];
+            for (px, o) in row.chunks_exact(l.bytes).zip(out.chunks_exact_mut(3)) {
+                o[0] = px[l.r] as f32;
+                o[1] = px[l.g] as f32;
+                o[2] = px[l.b] as f32;
+            }
+            return;
+        }
+        let (ydata, ystride) = self.planes[0];
+        let luma = &ydata[y * ystride..y * ystride + w];
+        if self.format == PixelFormat::Gray8 {
+            for (&v, o) in luma.iter().zip(out.chunks_exact_mut(3)) {
+                o.fill(v as f32);
+            }
+            return;
+        }
+        let (cr_v, cg_u, cg_v, cb_u) = match self.matrix {
+            YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
+            YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
+        };
+        let cy = y / 2;
+        let chroma = |x: usize| -> (f32, f32) {
+            let cx = x / 2;
+            let (u, v) = match self.format {
+                PixelFormat::I420 | PixelFormat::Yv12 => {
+                    let (iu, iv) = if self.format == PixelFormat::I420 {
+                        (1, 2)
+                    } else {
+                        (2, 1)
+                    };
+                    let (ud, us) = self.planes[iu];
+                    let (vd, vs) = self.planes[iv];
+                    (ud[cy * us + cx], vd[cy * vs + cx])
+                }
+                _ => {
+                    let (d, s) = self.planes[1];
+                    let (a, b) = (d[cy * s + 2 * cx], d[cy * s + 2 * cx + 1]);
+                    if self.format == PixelFormat::Nv12 {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    }
+                }
+            };
+            (u as f32 - 128.0, v as f32 - 128.0)
+        };
+        for (x, (&lv, o)) in luma.iter().zip(out.chunks_exact_mut(3)).enumerate() {
+            let yv = 1.164 * (lv as f32 - 16.0);
+            let (u, v) = chroma(x);
+            o[0] = (yv + cr_v * v).clamp(0.0, 255.0);
+            o[1] = (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0);
+            o[2] = (yv + cb_u * u).clamp(0.0, 255.0);
+        }
+    }
+}
+
+/// Tensor layout of the network input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorLayout {
+    Nchw,
+    Nhwc,
+}
+
+/// Per-channel `value * scale + offset` applied to RGB 0..255.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalize {
+    pub scale: [f32; 3],
+    pub offset: [f32; 3],
+}
+
+impl Normalize {
+    pub const IDENTITY: Normalize = Normalize {
+        scale: [1.0; 3],
+        offset: [0.0; 3],
+    };
+
+    /// `(v / 255 - mean) / std`, as torchvision models expect.
+    pub fn mean_std(mean: [f32; 3], std: [f32; 3]) -> Self {
+        Normalize {
+            scale: [0, 1, 2].map(|c| 1.0 / (255.0 * std[c])),
+            offset: [0, 1, 2].map(|c| -mean[c] / std[c]),
+        }
+    }
+
+    pub fn apply(&self, c: usize, v: f32) -> f32 {
+        v * self.scale[c] + self.offset[c]
+    }
+}
+
+/// Element type the network wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputElem {
+    F32,
+    /// Rounded 0..255 integers (MoveNet).
+    I32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputFormat {
+    pub layout: TensorLayout,
+    pub elem: InputElem,
+    pub normalize: Normalize,
+}
+
+/// Contributions of source samples to one output sample.
+#[derive(Debug, Clone, Default)]
+struct Taps {
+    start: Vec<usize>,
+    count: Vec<usize>,
+    weights: Vec<f32>,
+    /// Index of the first weight of each output sample.
+    first: Vec<usize>,
+}
+
+impl Taps {
+    /// PIL-style bilinear weights from `in_size` samples to `out_size` samples.
+    fn new(in_size: usize, out_size: usize) -> Self {
+        let mut t = Taps::default();
+        let scale = in_size as f64 / out_size.max(1) as f64;
+        let filterscale = scale.max(1.0);
+        let support = filterscale;
+        for xx in 0..out_size {
+            let center = (xx as f64 + 0.5) * scale;
+            let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(in_size - 1);
+            let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, in_size);
+            t.first.push(t.weights.len());
+            t.start.push(lo);
+            let mut sum = 0.0;
+            let begin = t.weights.len();
+            for x in lo..hi {
+                let w = (1.0 - ((x as f64 - center + 0.5) / filterscale).abs()).max(0.0);
+                t.weights.push(w as f32);
+                sum += w;
+            }
+            if sum > 0.0 {
+                for w in &mut t.weights[begin..] {
+                    *w = (*w as f64 / sum) as f32;
+                }
+            } else {
+                // Cannot happen for in_size >= 1, but a zero kernel must not produce NaN.
+                t.weights[begin] = 1.0;
+            }
+            t.count.push(hi - lo);
+        }
+        t
+    }
+
+    fn of(&self, i: usize) -> (usize, &[f32]) {
+        let f = self.first[i];
+        (self.start[i], &self.weights[f..f + self.count[i]])
+    }
+}
+
+/// Reusable preprocessing state; buffers and weights are rebuilt only when sizes change.
+#[derive(Debug, Default)]
+pub struct Preprocessor {
+    key: Option<(usize, usize, Geometry)>,
+    htaps: Taps,
+    vtaps: Taps,
+    row: Vec<f32>,
+    /// Horizontally filtered rows: `frame_h × content_w × 3`.
+    inter: Vec<f32>,
+    f32_out: Vec<f32>,
+    i32_out: Vec<i32>,
+    shape: Vec<usize>,
+}
+
+impl Preprocessor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fills the network input for `frame` placed as `geometry` says; returns the data and its
+    /// shape (`[1, 3, H, W]` or `[1, H, W, 3]`).
+    pub fn run(
+        &mut self,
+        frame: &SourceFrame,
+        geometry: &Geometry,
+        format: &InputFormat,
+    ) -> (InputData<'_>, &[usize]) {
+        let (in_w, in_h) = (geometry.input_w as usize, geometry.input_h as usize);
+        let (cw, ch) = (geometry.content_w as usize, geometry.content_h as usize);
+        let (px, py) = (geometry.pad_x as usize, geometry.pad_y as usize);
+        let key = (frame.width, frame.height, *geometry);
+        if self.key != Some(key) {
+            self.htaps = Taps::new(frame.width.max(1), cw);
+            self.vtaps = Taps::new(frame.height.max(1), ch);
+            self.row.resize(frame.width * 3, 0.0);
+            self.inter.resize(frame.height * cw * 3, 0.0);
+            self.key = Some(key);
+        }
+        let plane = in_w * in_h;
+        self.f32_out.resize(plane * 3, 0.0);
+        // Padding is black after normalization.
+        let n = format.normalize;
+        for c in 0..3 {
+            let black = n.apply(c, 0.0);
+            match format.layout {
+                TensorLayout::Nchw => self.f32_out[c * plane..(c + 1) * plane].fill(black),
+                TensorLayout::Nhwc => {
+                    for px in self.f32_out.chunks_exact_mut(3) {
+                        px[c] = black;
+                    }
+                }
+            }
+        }
+        if frame.width > 0 && frame.height > 0 {
+            for y in 0..frame.height {
+                frame.row_rgb(y, &mut self.row);
+                let out = &mut self.inter[y * cw * 3..(y + 1) * cw * 3];
+                for (x, o) in out.chunks_exact_mut(3).enumerate() {
+                    let (start, w) = self.htaps.of(x);
+                    let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
+                    for (k, &wt) in w.iter().enumerate() {
+                        let s = &self.row[(start + k) * 3..(start + k) * 3 + 3];
+                        r += s[0] * wt;
+                        g += s[1] * wt;
+                        b += s[2] * wt;
+                    }
+                    o[0] = r;
+                    o[1] = g;
+                    o[2] = b;
+                }
+            }
+            for y in 0..ch {
+                let (start, w) = self.vtaps.of(y);
+                for x in 0..cw {
+                    let mut rgb = [0.0f32; 3];
+                    for (k, &wt) in w.iter().enumerate() {
+                        let s = &self.inter[((start + k) * cw + x) * 3..((start + k) * cw + x) * 3 + 3];
+                        rgb[0] += s[0] * wt;
+                        rgb[1] += s[1] * wt;
+                        rgb[2] += s[2] * wt;
+                    }
+                    let (oy, ox) = (py + y, px + x);
+                    for (c, v) in rgb.iter().enumerate() {
+                        let v = match format.elem {
+                            // Integer inputs see pixel values as an 8-bit resize would give.
+                            InputElem::I32 => v.round().clamp(0.0, 255.0),
+                            InputElem::F32 => *v,
+                        };
+                        let idx = match format.layout {
+                            TensorLayout::Nchw => c * plane + oy * in_w + ox,
+                            TensorLayout::Nhwc => (oy * in_w + ox) * 3 + c,
+                        };
+                        self.f32_out[idx] = n.apply(c, v);
+                    }
+                }
+            }
+        }
+        self.shape.clear();
+        match format.layout {
+            TensorLayout::Nchw => self.shape.extend([1, 3, in_h, in_w]),
+            TensorLayout::Nhwc => self.shape.extend([1, in_h, in_w, 3]),
+        }
+        match format.elem {
+            InputElem::F32 => (InputData::F32(&self.f32_out), &self.shape),
+            InputElem::I32 => {
+                self.i32_out.clear();
+                self.i32_out
+                    .extend(self.f32_out.iter().map(|&v| v.round() as i32));
+                (InputData::I32(&self.i32_out), &self.shape)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::ResizeMode;
+
+    fn run_rgb(w: usize, h: usize, pixels: &[u8], stride: usize, g: &Geometry) -> Vec<f32> {
+        let frame = SourceFrame::new(PixelFormat::Rgb, w, h, vec![(pixels, stride)]).unwrap();
+        let mut p = Preprocessor::new();
+        let fmt = InputFormat {
+            layout: TensorLayout::Nhwc,
+            elem: InputElem::F32,
+            normalize: Normalize::IDENTITY,
+        };
+        let (data, _) = p.run(&frame, g, &fmt);
+        match data {
+            InputData::F32(d) => d.to_vec(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn identity_resize_copies_pixels_and_ignores_padding_bytes() {
+        let (w, h, stride) = (3, 2, 11);
+        let mut px = vec![77u8; stride * h];
+        for y in 0..h {
+            for x in 0..w * 3 {
+                px[y * stride + x] = (y * 30 + x) as u8;
+            }
+        }
+        let g = Geometry::new(3, 2, 3, 2, ResizeMode::Stretch);
+        let out = run_rgb(w, h, &px, stride, &g);
+        let want: Vec<f32> = (0..h)
+            .flat_map(|y| (0..w * 3).map(move |x| (y * 30 + x) as f32))
+            .collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn letterbox_pads_with_black_and_downscale_averages() {
+        // 4x2 white frame into 2x2: content 2x1 at pad_y 0 (rounding), rest black.
+        let px = vec![255u8; 4 * 3 * 2];
+        let g = Geometry::new(4, 2, 2, 2, ResizeMode::Letterbox);
+        assert_eq!((g.content_w, g.content_h, g.pad_y), (2, 1, 0));
+        let out = run_rgb(4, 2, &px, 12, &g);
+        assert!(out[..6].iter().all(|&v| (v - 255.0).abs() < 1e-3), "{out:?}");
+        assert!(out[6..].iter().all(|&v| v == 0.0), "{out:?}");
+        // Alternating columns average to grey when halved.
+        let mut stripes = vec![0u8; 4 * 3];
+        for x in [0, 2] {
+            stripes[x * 3..x * 3 + 3].fill(200);
+        }
+        let g = Geometry::new(4, 1, 2, 1, ResizeMode::Stretch);
+        let out = run_rgb(4, 1, &stripes, 12, &g);
+        for v in out {
+            assert!((v - 100.0).abs() < 30.0, "{v}");
+        }
+    }
+
+    #[test]
+    fn yuv_and_gray_convert_to_rgb() {
+        // Limited-range white and black through NV12 and I420, full-range through GRAY8.
+        let (w, h) = (2usize, 2usize);
+        let y = [235u8, 16, 235, 16];
+        let uv = [128u8, 128];
+        let g = Geometry::new(2, 2, 2, 2, ResizeMode::Stretch);
+        let fmt = InputFormat {
+            layout: TensorLayout::Nchw,
+            elem: InputElem::I32,
+            normalize: Normalize::IDENTITY,
+        };
+        let mut p = Preprocessor::new();
+        for frame in [
+            SourceFrame::new(PixelFormat::Nv12, w, h, vec![(&y, 2), (&uv, 2)]).unwrap(),
+            SourceFrame::new(PixelFormat::I420, w, h, vec![(&y, 2), (&uv[..1], 1), (&uv[1..], 1)])
+                .unwrap(),
+        ] {
+            let (data, shape) = p.run(&frame, &g, &fmt);
+            assert_eq!(shape, &[1, 3, 2, 2]);
+            let InputData::I32(d) = data else { panic!() };
+            assert_eq!(d, &[255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0]);
+        }
+        let gray = [9u8, 200, 9, 200];
+        let frame = SourceFrame::new(PixelFormat::Gray8, w, h, vec![(&gray, 2)]).unwrap();
+        let (data, _) = p.run(&frame, &g, &fmt);
+        let InputData::I32(d) = data else { panic!() };
+        assert_eq!(&d[..4], &[9, 200, 9, 200]);
+    }
+}

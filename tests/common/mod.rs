@@ -1,0 +1,97 @@
+//! Shared test helpers: where models, media and ONNX Runtime are.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use gsttrtpose::engine::{EngineOptions, OrtEngine, OrtRuntime};
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared read-only data folder beside the checkout (models, media, vectors).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("TRTPOSE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("../shared"))
+}
+
+/// Finds a model by file name: `TRTPOSE_MODELS`, the setup's `data/models`, then
+/// `../shared/models`. Fails loudly when none has it: tests never skip silently.
+pub fn model(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("TRTPOSE_MODELS") {
+        dirs.push(d.into());
+    }
+    dirs.push(manifest_dir().join("data/models"));
+    dirs.push(shared_dir().join("models"));
+    for d in &dirs {
+        let p = d.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "model {name} not found in {:?}: run scripts/setup.sh (it fetches the default model) or provide ../shared/models",
+        dirs
+    );
+}
+
+pub fn media(name: &str) -> PathBuf {
+    let p = shared_dir().join("media").join(name);
+    assert!(p.exists(), "test media {} missing (../shared/media)", p.display());
+    p
+}
+
+pub fn expected(name: &str) -> serde_json::Value {
+    let p = shared_dir().join("media/expected").join(name);
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
+}
+
+/// ONNX Runtime: `ORT_DYLIB_PATH`, the build default, or the setup's `.venv`.
+pub fn runtime() -> &'static OrtRuntime {
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        if let Some(lib) = venv_ort_library() {
+            // SAFETY: set before any thread of this test binary reads the environment for ORT.
+            unsafe { std::env::set_var("ORT_DYLIB_PATH", lib) };
+        }
+    }
+    OrtRuntime::get(None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn venv_ort_library() -> Option<PathBuf> {
+    let lib = manifest_dir().join(".venv/lib");
+    for py in std::fs::read_dir(&lib).ok()?.flatten() {
+        let capi = py.path().join("site-packages/onnxruntime/capi");
+        for f in std::fs::read_dir(&capi).ok()?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with("libonnxruntime.so.") {
+                return Some(f.path());
+            }
+        }
+    }
+    None
+}
+
+pub fn cpu_engine(path: &Path) -> OrtEngine {
+    let opts = EngineOptions { threads: 2, ..Default::default() };
+    OrtEngine::load_on(runtime(), path, &opts, gsttrtpose::engine::Backend::Cpu)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Decodes a PNG into 8-bit RGB (gray expanded), returning (width, height, pixels).
+pub fn load_png_rgb(path: &Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let rgb = match info.color_type {
+        png::ColorType::Rgb => buf[..w * h * 3].to_vec(),
+        png::ColorType::Rgba => buf.chunks_exact(4).take(w * h).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        png::ColorType::Grayscale => buf[..w * h].iter().flat_map(|&g| [g, g, g]).collect(),
+        other => panic!("unsupported PNG colour type {other:?}"),
+    };
+    (w, h, rgb)
+}
