@@ -94,7 +94,11 @@ impl PixelFormat {
             None if plane > 0 && matches!(self, PixelFormat::Nv12 | PixelFormat::Nv21) => 2 * w,
             None => w,
         };
-        if h == 0 { 0 } else { (h - 1) * stride + row_bytes }
+        if h == 0 {
+            0
+        } else {
+            (h - 1) * stride + row_bytes
+        }
     }
 }
 

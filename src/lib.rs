@@ -1,7 +1,37 @@
 //! gst-trtpose: GStreamer elements for real-time multi-person pose estimation.
+//!
+//! - `trtposeinfer` runs a pose network (trt_pose, MoveNet, PoseNet) and attaches people as
+//!   `GstVideoRegionOfInterestMeta` (see [`meta`]).
+//! - `poseoverlay` draws them.
+//!
+//! The GStreamer-free logic lives in [`pose`], [`draw`], [`preprocess`], [`model`] and
+//! [`engine`]; the elements are thin wrappers.
 
-pub mod pose;
 pub mod draw;
 pub mod engine;
+pub mod meta;
 pub mod model;
+pub mod pose;
 pub mod preprocess;
+pub mod video;
+
+mod poseoverlay;
+mod trtposeinfer;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    trtposeinfer::register(plugin)?;
+    poseoverlay::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    trtpose,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    "gst-trtpose",
+    env!("BUILD_REL_DATE")
+);

@@ -91,8 +91,8 @@ fn map_dims(spec: &TensorSpec, expect_channels: usize) -> Option<(usize, usize, 
         return None;
     }
     let s = &spec.shape;
-    let nhwc_named = ["heatmap", "part_affinity_fields", "maxpool_heatmap"]
-        .contains(&spec.name.as_str());
+    let nhwc_named =
+        ["heatmap", "part_affinity_fields", "maxpool_heatmap"].contains(&spec.name.as_str());
     let d = |i: usize| if s[i] < 0 { 0 } else { s[i] as usize };
     if !nhwc_named && d(1) == expect_channels {
         Some((d(1), d(2), d(3), Layout::Chw))
@@ -181,11 +181,7 @@ impl ModelPlan {
                     outputs
                         .iter()
                         .position(|o| names.contains(&o.name.as_str()))
-                        .or_else(|| {
-                            outputs
-                                .iter()
-                                .position(|o| map_dims(o, channels).is_some())
-                        })
+                        .or_else(|| outputs.iter().position(|o| map_dims(o, channels).is_some()))
                 };
                 let cmap = find(c, &["cmap", "heatmap"]);
                 let paf = find(p, &["paf", "part_affinity_fields"]);
@@ -395,22 +391,24 @@ impl PoseDecoder {
         let min_person = s.person_threshold(self.plan.family);
         let topo = &self.plan.topology;
         let get = |i: usize| -> Result<&OutputBuffer, String> {
-            outputs
-                .get(i)
-                .ok_or_else(|| format!("output {i} missing"))
+            outputs.get(i).ok_or_else(|| format!("output {i} missing"))
         };
         match self.plan.outputs {
             OutputPlan::TrtPose { cmap, paf, layout } => {
                 let (c, p) = (get(cmap)?, get(paf)?);
-                let view = |o: &OutputBuffer, name: &str| -> Result<(usize, usize, usize), String> {
-                    if o.shape.len() != 4 || o.shape[0] != 1 {
-                        return Err(format!("{name} output has shape {:?}, expected [1, ...]", o.shape));
-                    }
-                    Ok(match layout {
-                        Layout::Chw => (o.shape[1], o.shape[2], o.shape[3]),
-                        Layout::Hwc => (o.shape[3], o.shape[1], o.shape[2]),
-                    })
-                };
+                let view =
+                    |o: &OutputBuffer, name: &str| -> Result<(usize, usize, usize), String> {
+                        if o.shape.len() != 4 || o.shape[0] != 1 {
+                            return Err(format!(
+                                "{name} output has shape {:?}, expected [1, ...]",
+                                o.shape
+                            ));
+                        }
+                        Ok(match layout {
+                            Layout::Chw => (o.shape[1], o.shape[2], o.shape[3]),
+                            Layout::Hwc => (o.shape[3], o.shape[1], o.shape[2]),
+                        })
+                    };
                 let (cc, ch, cw) = view(c, "cmap")?;
                 let (pc, ph, pw) = view(p, "paf")?;
                 let cmap = MapView::new(&c.data, cc, ch, cw, layout)?;

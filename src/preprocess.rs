@@ -285,7 +285,8 @@ impl Preprocessor {
                 for x in 0..cw {
                     let mut rgb = [0.0f32; 3];
                     for (k, &wt) in w.iter().enumerate() {
-                        let s = &self.inter[((start + k) * cw + x) * 3..((start + k) * cw + x) * 3 + 3];
+                        let s =
+                            &self.inter[((start + k) * cw + x) * 3..((start + k) * cw + x) * 3 + 3];
                         rgb[0] += s[0] * wt;
                         rgb[1] += s[1] * wt;
                         rgb[2] += s[2] * wt;
@@ -367,7 +368,10 @@ mod tests {
         let g = Geometry::new(4, 2, 2, 2, ResizeMode::Letterbox);
         assert_eq!((g.content_w, g.content_h, g.pad_y), (2, 1, 0));
         let out = run_rgb(4, 2, &px, 12, &g);
-        assert!(out[..6].iter().all(|&v| (v - 255.0).abs() < 1e-3), "{out:?}");
+        assert!(
+            out[..6].iter().all(|&v| (v - 255.0).abs() < 1e-3),
+            "{out:?}"
+        );
         assert!(out[6..].iter().all(|&v| v == 0.0), "{out:?}");
         // Alternating columns average to grey when halved.
         let mut stripes = vec![0u8; 4 * 3];
@@ -396,8 +400,13 @@ mod tests {
         let mut p = Preprocessor::new();
         for frame in [
             SourceFrame::new(PixelFormat::Nv12, w, h, vec![(&y, 2), (&uv, 2)]).unwrap(),
-            SourceFrame::new(PixelFormat::I420, w, h, vec![(&y, 2), (&uv[..1], 1), (&uv[1..], 1)])
-                .unwrap(),
+            SourceFrame::new(
+                PixelFormat::I420,
+                w,
+                h,
+                vec![(&y, 2), (&uv[..1], 1), (&uv[1..], 1)],
+            )
+            .unwrap(),
         ] {
             let (data, shape) = p.run(&frame, &g, &fmt);
             assert_eq!(shape, &[1, 3, 2, 2]);

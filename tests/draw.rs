@@ -41,14 +41,22 @@ impl Buffers {
                 (vec![SENTINEL; stride * rows], stride)
             })
             .collect();
-        Buffers { format, width, height, planes }
+        Buffers {
+            format,
+            width,
+            height,
+            planes,
+        }
     }
 
     fn frame(&mut self) -> FrameMut<'_> {
         let planes = self
             .planes
             .iter_mut()
-            .map(|(d, s)| PlaneMut { data: d.as_mut_slice(), stride: *s })
+            .map(|(d, s)| PlaneMut {
+                data: d.as_mut_slice(),
+                stride: *s,
+            })
             .collect();
         FrameMut::new(self.format, self.width, self.height, planes).unwrap()
     }
@@ -57,7 +65,11 @@ impl Buffers {
 fn dist_to_segment(px: f32, py: f32, (x0, y0, x1, y1): (f32, f32, f32, f32)) -> f32 {
     let (dx, dy) = (x1 - x0, y1 - y0);
     let l2 = dx * dx + dy * dy;
-    let t = if l2 > 0.0 { (((px - x0) * dx + (py - y0) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if l2 > 0.0 {
+        (((px - x0) * dx + (py - y0) * dy) / l2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let (cx, cy) = (x0 + t * dx, y0 + t * dy);
     ((px - cx).powi(2) + (py - cy).powi(2)).sqrt()
 }
@@ -76,7 +88,8 @@ fn mask(w: usize, h: usize, seg: (f32, f32, f32, f32), r: f32) -> Vec<bool> {
 fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f32), r: f32) {
     let color = Rgb::new(200, 40, 90);
     let mut buf = Buffers::new(format, w, h, 5);
-    buf.frame().fill_capsule(seg.0, seg.1, seg.2, seg.3, r, color);
+    buf.frame()
+        .fill_capsule(seg.0, seg.1, seg.2, seg.3, r, color);
     let luma_mask = mask(w, h, seg, r);
     let (yv, uv, vv) = color.to_yuv(YuvMatrix::Bt601);
     let (stride0, data0) = (buf.planes[0].1, &buf.planes[0].0);
@@ -91,8 +104,17 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
                 SENTINEL
             } else if let Some(l) = format.packed_layout() {
                 let c = i % bpp;
-                if c == l.r { color.r } else if c == l.g { color.g } else if c == l.b { color.b }
-                else if Some(c) == l.alpha { 255 } else { SENTINEL }
+                if c == l.r {
+                    color.r
+                } else if c == l.g {
+                    color.g
+                } else if c == l.b {
+                    color.b
+                } else if Some(c) == l.alpha {
+                    255
+                } else {
+                    SENTINEL
+                }
             } else if format == PixelFormat::Gray8 {
                 ((200 * 299 + 40 * 587 + 90 * 114) / 1000) as u8
             } else {
@@ -102,7 +124,10 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
             assert_eq!(byte, want, "{label}: plane 0 row {y} byte {i}");
         }
     }
-    assert!(drawn > 0 || luma_mask.iter().all(|m| !m), "{label}: nothing drawn");
+    assert!(
+        drawn > 0 || luma_mask.iter().all(|m| !m),
+        "{label}: nothing drawn"
+    );
     if format.is_yuv() {
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let cseg = (seg.0 / 2.0, seg.1 / 2.0, seg.2 / 2.0, seg.3 / 2.0);
@@ -116,18 +141,34 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
             let (data, stride) = (&buf.planes[plane].0, buf.planes[plane].1);
             for y in 0..ch {
                 for i in 0..stride {
-                    let want = if i < cw && cmask[y * cw + i] { val } else { SENTINEL };
-                    assert_eq!(data[y * stride + i], want, "{label}: plane {plane} row {y} col {i}");
+                    let want = if i < cw && cmask[y * cw + i] {
+                        val
+                    } else {
+                        SENTINEL
+                    };
+                    assert_eq!(
+                        data[y * stride + i],
+                        want,
+                        "{label}: plane {plane} row {y} col {i}"
+                    );
                 }
             }
         }
         if matches!(format, PixelFormat::Nv12 | PixelFormat::Nv21) {
-            let pair = if format == PixelFormat::Nv12 { [uv, vv] } else { [vv, uv] };
+            let pair = if format == PixelFormat::Nv12 {
+                [uv, vv]
+            } else {
+                [vv, uv]
+            };
             let (data, stride) = (&buf.planes[1].0, buf.planes[1].1);
             for y in 0..ch {
                 for i in 0..stride {
                     let x = i / 2;
-                    let want = if x < cw && cmask[y * cw + x] { pair[i % 2] } else { SENTINEL };
+                    let want = if x < cw && cmask[y * cw + x] {
+                        pair[i % 2]
+                    } else {
+                        SENTINEL
+                    };
                     assert_eq!(data[y * stride + i], want, "{label}: uv row {y} byte {i}");
                 }
             }
@@ -139,12 +180,12 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
 fn capsules_match_distance_mask_in_every_format() {
     // Radii and endpoints avoid exact ties with pixel centres.
     let shapes = [
-        ((10.3, 7.2, 30.1, 19.7), 2.3),  // diagonal line
-        ((5.2, 11.1, 33.4, 11.1), 1.6),  // horizontal
-        ((17.7, 2.2, 17.7, 20.3), 3.1),  // vertical
-        ((20.4, 12.6, 20.4, 12.6), 4.2), // circle
-        ((-10.3, -4.1, 12.2, 30.7), 2.7), // clipped on both ends
-        ((35.1, 20.2, 60.3, 40.7), 5.3),  // starts inside, leaves through the corner
+        ((10.3, 7.2, 30.1, 19.7), 2.3),     // diagonal line
+        ((5.2, 11.1, 33.4, 11.1), 1.6),     // horizontal
+        ((17.7, 2.2, 17.7, 20.3), 3.1),     // vertical
+        ((20.4, 12.6, 20.4, 12.6), 4.2),    // circle
+        ((-10.3, -4.1, 12.2, 30.7), 2.7),   // clipped on both ends
+        ((35.1, 20.2, 60.3, 40.7), 5.3),    // starts inside, leaves through the corner
         ((100.1, 100.2, 140.0, 90.3), 3.3), // entirely outside
     ];
     for format in ALL {
@@ -159,7 +200,8 @@ fn capsules_match_distance_mask_in_every_format() {
 #[test]
 fn keypoint_circle_has_expected_extent() {
     let mut buf = Buffers::new(PixelFormat::Rgb, 40, 30, 3);
-    buf.frame().fill_circle(20.0, 15.0, 4.0, Rgb::new(255, 0, 0));
+    buf.frame()
+        .fill_circle(20.0, 15.0, 4.0, Rgb::new(255, 0, 0));
     let px = |x: usize, y: usize| {
         let s = buf.planes[0].1;
         &buf.planes[0].0[y * s + 3 * x..y * s + 3 * x + 3]
@@ -186,23 +228,49 @@ fn non_finite_and_degenerate_shapes_draw_nothing() {
 #[test]
 fn short_planes_are_rejected() {
     let mut data = vec![0u8; 10];
-    let err = FrameMut::new(PixelFormat::Rgb, 4, 2, vec![PlaneMut { data: &mut data, stride: 12 }])
-        .unwrap_err();
+    let err = FrameMut::new(
+        PixelFormat::Rgb,
+        4,
+        2,
+        vec![PlaneMut {
+            data: &mut data,
+            stride: 12,
+        }],
+    )
+    .unwrap_err();
     assert!(err.contains("needs 24"), "{err}");
     let mut data = vec![0u8; 100];
-    let err = FrameMut::new(PixelFormat::Rgb, 4, 2, vec![PlaneMut { data: &mut data, stride: 6 }])
-        .unwrap_err();
+    let err = FrameMut::new(
+        PixelFormat::Rgb,
+        4,
+        2,
+        vec![PlaneMut {
+            data: &mut data,
+            stride: 6,
+        }],
+    )
+    .unwrap_err();
     assert!(err.contains("stride"), "{err}");
 }
 
 fn person_at(x: f32, y: f32, topo: &Topology) -> Person {
     let mut p = Person {
         keypoints: (0..topo.num_parts())
-            .map(|c| Some(Keypoint { x: x + 3.0 * (c % 3) as f32, y: y + 4.0 * c as f32, score: 0.9 }))
+            .map(|c| {
+                Some(Keypoint {
+                    x: x + 3.0 * (c % 3) as f32,
+                    y: y + 4.0 * c as f32,
+                    score: 0.9,
+                })
+            })
             .collect(),
         ..Default::default()
     };
-    p.keypoints[3] = Some(Keypoint { x: x + 30.0, y, score: 0.1 }); // below min score
+    p.keypoints[3] = Some(Keypoint {
+        x: x + 30.0,
+        y,
+        score: 0.1,
+    }); // below min score
     p.update_links(topo);
     p.update_bbox(0.3);
     p
@@ -212,7 +280,10 @@ fn person_at(x: f32, y: f32, topo: &Topology) -> Person {
 fn people_draw_links_keypoints_and_boxes_with_style() {
     let topo = Topology::coco17();
     let people = vec![person_at(20.0, 10.0, &topo)];
-    let style = Style { keypoint_radius: 1.0, ..Default::default() };
+    let style = Style {
+        keypoint_radius: 1.0,
+        ..Default::default()
+    };
     let mut buf = Buffers::new(PixelFormat::Rgbx, 120, 90, 4);
     draw_people(&mut buf.frame(), &people, &topo.links, &style);
     let stride = buf.planes[0].1;
@@ -223,9 +294,20 @@ fn people_draw_links_keypoints_and_boxes_with_style() {
     // The nose keypoint is drawn in palette colour 0 (red); the x byte stays untouched.
     assert_eq!(px(20, 10), [255, 0, 0, SENTINEL]);
     // A lone link (nose → left eye, link 0) is drawn in palette colour 0, 3 px wide.
-    let mut pair = Person { keypoints: vec![None; 17], ..Default::default() };
-    pair.keypoints[0] = Some(Keypoint { x: 20.0, y: 80.5, score: 0.9 });
-    pair.keypoints[1] = Some(Keypoint { x: 60.0, y: 80.5, score: 0.9 });
+    let mut pair = Person {
+        keypoints: vec![None; 17],
+        ..Default::default()
+    };
+    pair.keypoints[0] = Some(Keypoint {
+        x: 20.0,
+        y: 80.5,
+        score: 0.9,
+    });
+    pair.keypoints[1] = Some(Keypoint {
+        x: 60.0,
+        y: 80.5,
+        score: 0.9,
+    });
     pair.update_links(&topo);
     assert_eq!(pair.links, vec![0]);
     let mut buf3 = Buffers::new(PixelFormat::Bgr, 120, 90, 1);
@@ -242,13 +324,30 @@ fn people_draw_links_keypoints_and_boxes_with_style() {
     // Hiding everything leaves the frame untouched.
     let mut buf2 = Buffers::new(PixelFormat::Rgbx, 120, 90, 4);
     let before = buf2.planes.clone();
-    let off = Style { draw_keypoints: false, draw_links: false, ..Default::default() };
+    let off = Style {
+        draw_keypoints: false,
+        draw_links: false,
+        ..Default::default()
+    };
     draw_people(&mut buf2.frame(), &people, &topo.links, &off);
     assert_eq!(buf2.planes, before);
     // Boxes alone: bbox spans x 20..26, y 10..74, edges centred on the border.
     let b = people[0].bbox;
-    assert_eq!(b, BBox { x0: 20.0, y0: 10.0, x1: 26.0, y1: 74.0 });
-    let boxes = Style { draw_keypoints: false, draw_links: false, draw_boxes: true, ..Default::default() };
+    assert_eq!(
+        b,
+        BBox {
+            x0: 20.0,
+            y0: 10.0,
+            x1: 26.0,
+            y1: 74.0
+        }
+    );
+    let boxes = Style {
+        draw_keypoints: false,
+        draw_links: false,
+        draw_boxes: true,
+        ..Default::default()
+    };
     draw_people(&mut buf2.frame(), &people, &topo.links, &boxes);
     let stride = buf2.planes[0].1;
     let data = &buf2.planes[0].0;

@@ -40,7 +40,11 @@ fn topology_from_rows(rows: &Value, num_parts: usize) -> Topology {
         .enumerate()
         .map(|(k, r)| {
             let r: Vec<usize> = r.as_array().unwrap().iter().map(as_usize).collect();
-            assert_eq!((r[0], r[1]), (2 * k, 2 * k + 1), "non-standard paf channels");
+            assert_eq!(
+                (r[0], r[1]),
+                (2 * k, 2 * k + 1),
+                "non-standard paf channels"
+            );
             (r[2], r[3])
         })
         .collect();
@@ -91,9 +95,18 @@ fn check_vector(dir: &Path, spec: &Value, layout: Layout) -> Vec<String> {
         parser.parse(&cmap, &paf).unwrap();
     }
 
-    let counts: Vec<usize> = spec["peak_counts"].as_array().unwrap().iter().map(as_usize).collect();
+    let counts: Vec<usize> = spec["peak_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(as_usize)
+        .collect();
     if parser.peak_counts() != counts.as_slice() {
-        errors.push(format!("peaks: counts {:?} != {:?}", parser.peak_counts(), counts));
+        errors.push(format!(
+            "peaks: counts {:?} != {:?}",
+            parser.peak_counts(),
+            counts
+        ));
         return errors;
     }
     for part in 0..c {
@@ -101,14 +114,25 @@ fn check_vector(dir: &Path, spec: &Value, layout: Layout) -> Vec<String> {
             .as_array()
             .unwrap()
             .iter()
-            .map(|rc| (rc[0].as_i64().unwrap() as i32, rc[1].as_i64().unwrap() as i32))
+            .map(|rc| {
+                (
+                    rc[0].as_i64().unwrap() as i32,
+                    rc[1].as_i64().unwrap() as i32,
+                )
+            })
             .collect();
         if parser.peaks(part) != want.as_slice() {
-            errors.push(format!("peaks: part {part} {:?} != {want:?}", parser.peaks(part)));
+            errors.push(format!(
+                "peaks: part {part} {:?} != {want:?}",
+                parser.peaks(part)
+            ));
         }
         let want_bits = spec["refined_peaks_f32_bits"][part].as_array().unwrap();
         for (n, (&(y, x), wb)) in parser.refined_peaks(part).iter().zip(want_bits).enumerate() {
-            let wb = (wb[0].as_u64().unwrap() as u32, wb[1].as_u64().unwrap() as u32);
+            let wb = (
+                wb[0].as_u64().unwrap() as u32,
+                wb[1].as_u64().unwrap() as u32,
+            );
             if (y.to_bits(), x.to_bits()) != wb {
                 errors.push(format!(
                     "refine: part {part} peak {n}: ({y:e}, {x:e}) != ({:e}, {:e})",
@@ -120,11 +144,15 @@ fn check_vector(dir: &Path, spec: &Value, layout: Layout) -> Vec<String> {
     }
     if let Some(score_file) = spec["score_graph_file"].as_str() {
         let want = read_f32(&dir.join(score_file));
-        let got: Vec<f32> = (0..k).flat_map(|l| parser.link_scores(l).to_vec()).collect();
+        let got: Vec<f32> = (0..k)
+            .flat_map(|l| parser.link_scores(l).to_vec())
+            .collect();
         if got.len() != want.len() {
             errors.push(format!("scores: {} values != {}", got.len(), want.len()));
         } else if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits()) {
-            let n = (0..got.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).count();
+            let n = (0..got.len())
+                .filter(|&i| got[i].to_bits() != want[i].to_bits())
+                .count();
             errors.push(format!(
                 "scores: {n} values differ, first at {i}: {:e} != {:e}",
                 got[i], want[i]
@@ -133,21 +161,44 @@ fn check_vector(dir: &Path, spec: &Value, layout: Layout) -> Vec<String> {
     }
     for l in 0..k {
         let conn = &spec["connections"][l];
-        let a: Vec<i32> = conn["a_to_b"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
-        let b: Vec<i32> = conn["b_to_a"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
+        let a: Vec<i32> = conn["a_to_b"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap() as i32)
+            .collect();
+        let b: Vec<i32> = conn["b_to_a"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap() as i32)
+            .collect();
         let (ga, gb) = parser.connections(l);
         if ga != a.as_slice() || gb != b.as_slice() {
-            errors.push(format!("connections: link {l}: {ga:?}/{gb:?} != {a:?}/{b:?}"));
+            errors.push(format!(
+                "connections: link {l}: {ga:?}/{gb:?} != {a:?}/{b:?}"
+            ));
         }
     }
     let count = as_usize(&spec["object_count"]);
     if parser.object_count() != count {
-        errors.push(format!("objects: count {} != {count}", parser.object_count()));
+        errors.push(format!(
+            "objects: count {} != {count}",
+            parser.object_count()
+        ));
     } else {
         for n in 0..count {
-            let want: Vec<i32> = spec["objects"][n].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
+            let want: Vec<i32> = spec["objects"][n]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap() as i32)
+                .collect();
             if parser.object(n) != want.as_slice() {
-                errors.push(format!("objects: object {n}: {:?} != {want:?}", parser.object(n)));
+                errors.push(format!(
+                    "objects: object {n}: {:?} != {want:?}",
+                    parser.object(n)
+                ));
             }
         }
         // The Person view must carry the same keypoints as the reference's keypoints_xy.
@@ -159,7 +210,8 @@ fn check_vector(dir: &Path, spec: &Value, layout: Layout) -> Vec<String> {
                 let ok = match (kp, want.as_array()) {
                     (None, None) => true,
                     (Some(kp), Some(xy)) => {
-                        kp.x == xy[0].as_f64().unwrap() as f32 && kp.y == xy[1].as_f64().unwrap() as f32
+                        kp.x == xy[0].as_f64().unwrap() as f32
+                            && kp.y == xy[1].as_f64().unwrap() as f32
                     }
                     _ => false,
                 };
@@ -184,7 +236,11 @@ fn parse_vectors_bit_exact() {
     }))
     .unwrap();
     let vectors = index["vectors"].as_array().expect("index.json: vectors");
-    assert!(!vectors.is_empty(), "no vectors listed in {}", index_path.display());
+    assert!(
+        !vectors.is_empty(),
+        "no vectors listed in {}",
+        index_path.display()
+    );
     let mut exact = 0;
     let mut failures = Vec::new();
     for entry in vectors {
@@ -192,7 +248,11 @@ fn parse_vectors_bit_exact() {
         let json = entry["json"].as_str().unwrap();
         let spec: Value = serde_json::from_slice(&std::fs::read(dir.join(json)).unwrap()).unwrap();
         let mut errors = check_vector(&dir, &spec, Layout::Chw);
-        errors.extend(check_vector(&dir, &spec, Layout::Hwc).into_iter().map(|e| format!("[HWC] {e}")));
+        errors.extend(
+            check_vector(&dir, &spec, Layout::Hwc)
+                .into_iter()
+                .map(|e| format!("[HWC] {e}")),
+        );
         if errors.is_empty() {
             exact += 1;
         } else {

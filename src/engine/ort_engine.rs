@@ -274,11 +274,15 @@ impl Engine for OrtEngine {
         let result = match input {
             InputData::F32(data) => {
                 let t = TensorRef::from_array_view((shape, data)).map_err(fail)?;
-                self.session.run(ort::inputs![name.as_str() => t]).map_err(fail)?
+                self.session
+                    .run(ort::inputs![name.as_str() => t])
+                    .map_err(fail)?
             }
             InputData::I32(data) => {
                 let t = TensorRef::from_array_view((shape, data)).map_err(fail)?;
-                self.session.run(ort::inputs![name.as_str() => t]).map_err(fail)?
+                self.session
+                    .run(ort::inputs![name.as_str() => t])
+                    .map_err(fail)?
             }
         };
         outputs.resize_with(self.outputs.len(), OutputBuffer::default);

@@ -82,9 +82,15 @@ pub fn dynamic_input_size(frame_w: u32, frame_h: u32, long_side: u32) -> (u32, u
     let (fw, fh) = (frame_w.max(1) as f64, frame_h.max(1) as f64);
     let round_up = |v: f64| ((v / 32.0).ceil() as u32).max(1) * 32;
     if fw >= fh {
-        (long_side, round_up(fh * long_side as f64 / fw).min(long_side))
+        (
+            long_side,
+            round_up(fh * long_side as f64 / fw).min(long_side),
+        )
     } else {
-        (round_up(fw * long_side as f64 / fh).min(long_side), long_side)
+        (
+            round_up(fw * long_side as f64 / fh).min(long_side),
+            long_side,
+        )
     }
 }
 
@@ -96,7 +102,10 @@ mod tests {
     fn letterbox_matches_reference_numbers() {
         // basketball1 640x480 into 256x256: scale 0.4, pad_y 32 (expected/basketball1.json).
         let g = Geometry::new(640, 480, 256, 256, ResizeMode::Letterbox);
-        assert_eq!((g.pad_x, g.pad_y, g.content_w, g.content_h), (0, 32, 256, 192));
+        assert_eq!(
+            (g.pad_x, g.pad_y, g.content_w, g.content_h),
+            (0, 32, 256, 192)
+        );
         assert!((g.scale_x - 0.4).abs() < 1e-6);
         let (x, y) = g.to_frame(0.5, 0.5);
         assert!((x - 320.0).abs() < 1e-3 && (y - 240.0).abs() < 1e-3);

@@ -283,11 +283,26 @@ mod tests {
     fn rejects_malformed_files_with_named_problem() {
         let cases: [(&str, &str); 6] = [
             ("{", "invalid JSON"),
-            (r#"{"keypoints": [], "skeleton": [[1,2]]}"#, "'keypoints' is empty"),
-            (r#"{"keypoints": ["a","b"], "skeleton": []}"#, "'skeleton' is empty"),
-            (r#"{"keypoints": ["a","b"], "skeleton": [[1,3]]}"#, "out of range"),
-            (r#"{"keypoints": ["a","a"], "skeleton": [[1,2]]}"#, "duplicate keypoint name 'a'"),
-            (r#"{"keypoints": ["a","b"], "skeleton": [[1,2,3]]}"#, "expected a pair"),
+            (
+                r#"{"keypoints": [], "skeleton": [[1,2]]}"#,
+                "'keypoints' is empty",
+            ),
+            (
+                r#"{"keypoints": ["a","b"], "skeleton": []}"#,
+                "'skeleton' is empty",
+            ),
+            (
+                r#"{"keypoints": ["a","b"], "skeleton": [[1,3]]}"#,
+                "out of range",
+            ),
+            (
+                r#"{"keypoints": ["a","a"], "skeleton": [[1,2]]}"#,
+                "duplicate keypoint name 'a'",
+            ),
+            (
+                r#"{"keypoints": ["a","b"], "skeleton": [[1,2,3]]}"#,
+                "expected a pair",
+            ),
         ];
         for (json, needle) in cases {
             let err = Topology::from_json_bytes(json.as_bytes(), "my.json", "x")
@@ -305,10 +320,16 @@ mod tests {
         assert!(err.contains("is a directory"), "{err}");
         let missing = dir.path().join("nope.json");
         let err = Topology::from_file(&missing).unwrap_err().to_string();
-        assert!(err.contains("nope.json") && err.contains("cannot read"), "{err}");
+        assert!(
+            err.contains("nope.json") && err.contains("cannot read"),
+            "{err}"
+        );
         let good = dir.path().join("hand.json");
-        std::fs::write(&good, r#"{"keypoints": ["a","b","c"], "skeleton": [[1,2],[2,3]]}"#)
-            .unwrap();
+        std::fs::write(
+            &good,
+            r#"{"keypoints": ["a","b","c"], "skeleton": [[1,2],[2,3]]}"#,
+        )
+        .unwrap();
         let t = Topology::from_file(&good).unwrap();
         assert_eq!(t.name, "hand");
         assert_eq!(t.links, vec![(0, 1), (1, 2)]);

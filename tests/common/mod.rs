@@ -39,7 +39,11 @@ pub fn model(name: &str) -> PathBuf {
 
 pub fn media(name: &str) -> PathBuf {
     let p = shared_dir().join("media").join(name);
-    assert!(p.exists(), "test media {} missing (../shared/media)", p.display());
+    assert!(
+        p.exists(),
+        "test media {} missing (../shared/media)",
+        p.display()
+    );
     p
 }
 
@@ -75,7 +79,10 @@ pub fn venv_ort_library() -> Option<PathBuf> {
 }
 
 pub fn cpu_engine(path: &Path) -> OrtEngine {
-    let opts = EngineOptions { threads: 2, ..Default::default() };
+    let opts = EngineOptions {
+        threads: 2,
+        ..Default::default()
+    };
     OrtEngine::load_on(runtime(), path, &opts, gsttrtpose::engine::Backend::Cpu)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -89,7 +96,11 @@ pub fn load_png_rgb(path: &Path) -> (usize, usize, Vec<u8>) {
     let (w, h) = (info.width as usize, info.height as usize);
     let rgb = match info.color_type {
         png::ColorType::Rgb => buf[..w * h * 3].to_vec(),
-        png::ColorType::Rgba => buf.chunks_exact(4).take(w * h).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .take(w * h)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
         png::ColorType::Grayscale => buf[..w * h].iter().flat_map(|&g| [g, g, g]).collect(),
         other => panic!("unsupported PNG colour type {other:?}"),
     };

@@ -1,0 +1,293 @@
+//! Pose results on buffers and on the bus, readable from C, Python and Rust with stock
+//! GStreamer APIs.
+//!
+//! Each person is a `GstVideoRegionOfInterestMeta` of type `"person"` whose box is in frame
+//! pixels, carrying a parameter structure named `"pose"`:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `topology` | string | topology name (`coco17`, `human_pose`, …) |
+//! | `score` | double | person score |
+//! | `reused` | boolean | true when copied from an earlier frame (`interval` > 1) |
+//! | `keypoint-names` | array of strings | one per topology keypoint |
+//! | `x`, `y` | arrays of doubles | keypoint position in frame pixels, -1 when missing |
+//! | `scores` | array of doubles | keypoint score, 0 when missing |
+//! | `links` | array of ints | flattened `(source, destination)` keypoint pairs present |
+//! | `link-ids` | array of ints | topology link index of each present pair |
+//! | `bbox` | array of doubles | `x0, y0, x1, y1` in frame pixels (sub-pixel) |
+
+use gst::prelude::*;
+use gst_video::VideoRegionOfInterestMeta;
+
+use crate::pose::{BBox, Keypoint, Person, Topology};
+
+pub const ROI_TYPE: &str = "person";
+pub const PARAM_NAME: &str = "pose";
+
+/// A person as read back from metadata.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PoseRecord {
+    pub person: Person,
+    pub keypoint_names: Vec<String>,
+    /// `(source, destination)` keypoint pairs, indexed by `person.links`.
+    pub link_pairs: Vec<(usize, usize)>,
+    /// Topology link index of each pair (for colours).
+    pub link_ids: Vec<usize>,
+    pub topology: String,
+    pub reused: bool,
+}
+
+fn array_f64(values: impl Iterator<Item = f64>) -> gst::Array {
+    gst::Array::new(values.map(|v| v.to_send_value()).collect::<Vec<_>>())
+}
+
+fn array_i32(values: impl Iterator<Item = i32>) -> gst::Array {
+    gst::Array::new(values.map(|v| v.to_send_value()).collect::<Vec<_>>())
+}
+
+/// The `pose` structure of one person (coordinates already in frame pixels).
+pub fn person_structure(person: &Person, topology: &Topology, reused: bool) -> gst::Structure {
+    let kp = |c: usize| person.keypoints.get(c).copied().flatten();
+    let n = topology.num_parts();
+    let present: Vec<usize> = person
+        .links
+        .iter()
+        .copied()
+        .filter(|&k| k < topology.num_links())
+        .collect();
+    gst::Structure::builder(PARAM_NAME)
+        .field("topology", topology.name.as_str())
+        .field("score", person.score as f64)
+        .field("reused", reused)
+        .field(
+            "keypoint-names",
+            gst::Array::new(topology.keypoints.iter().map(|k| k.to_send_value())),
+        )
+        .field(
+            "x",
+            array_f64((0..n).map(|c| kp(c).map_or(-1.0, |k| k.x as f64))),
+        )
+        .field(
+            "y",
+            array_f64((0..n).map(|c| kp(c).map_or(-1.0, |k| k.y as f64))),
+        )
+        .field(
+            "scores",
+            array_f64((0..n).map(|c| kp(c).map_or(0.0, |k| k.score as f64))),
+        )
+        .field(
+            "links",
+            array_i32(present.iter().flat_map(|&k| {
+                let (a, b) = topology.links[k];
+                [a as i32, b as i32]
+            })),
+        )
+        .field("link-ids", array_i32(present.iter().map(|&k| k as i32)))
+        .field(
+            "bbox",
+            array_f64(
+                [
+                    person.bbox.x0,
+                    person.bbox.y0,
+                    person.bbox.x1,
+                    person.bbox.y1,
+                ]
+                .into_iter()
+                .map(|v| v as f64),
+            ),
+        )
+        .build()
+}
+
+/// Integer ROI rectangle of a box, clipped to the frame.
+pub fn roi_rect(b: &BBox, frame_w: u32, frame_h: u32) -> (u32, u32, u32, u32) {
+    let clip = |v: f32, max: u32| {
+        if v.is_finite() {
+            v.clamp(0.0, max as f32)
+        } else {
+            0.0
+        }
+    };
+    let (x0, y0) = (clip(b.x0, frame_w).floor(), clip(b.y0, frame_h).floor());
+    let (x1, y1) = (clip(b.x1, frame_w).ceil(), clip(b.y1, frame_h).ceil());
+    (
+        x0 as u32,
+        y0 as u32,
+        (x1 - x0).max(0.0) as u32,
+        (y1 - y0).max(0.0) as u32,
+    )
+}
+
+/// Attaches one ROI meta per person.
+pub fn attach(
+    buffer: &mut gst::BufferRef,
+    people: &[Person],
+    topology: &Topology,
+    reused: bool,
+    frame_w: u32,
+    frame_h: u32,
+) {
+    for person in people {
+        let mut meta = VideoRegionOfInterestMeta::add(
+            buffer,
+            ROI_TYPE,
+            roi_rect(&person.bbox, frame_w, frame_h),
+        );
+        meta.add_param(person_structure(person, topology, reused));
+    }
+}
+
+fn f64s(s: &gst::StructureRef, field: &str) -> Result<Vec<f64>, String> {
+    let arr = s
+        .get::<gst::Array>(field)
+        .map_err(|e| format!("field '{field}': {e}"))?;
+    arr.iter()
+        .map(|v| {
+            v.get::<f64>()
+                .or_else(|_| v.get::<f32>().map(f64::from))
+                .map_err(|e| format!("field '{field}': {e}"))
+        })
+        .collect()
+}
+
+fn i32s(s: &gst::StructureRef, field: &str) -> Result<Vec<i32>, String> {
+    let arr = s
+        .get::<gst::Array>(field)
+        .map_err(|e| format!("field '{field}': {e}"))?;
+    arr.iter()
+        .map(|v| v.get::<i32>().map_err(|e| format!("field '{field}': {e}")))
+        .collect()
+}
+
+/// Parses a `pose` structure. Malformed structures (other writers, corrupted data) give an
+/// error naming the field instead of a panic.
+pub fn from_structure(s: &gst::StructureRef) -> Result<PoseRecord, String> {
+    if s.name() != PARAM_NAME {
+        return Err(format!("structure is '{}', not '{PARAM_NAME}'", s.name()));
+    }
+    let xs = f64s(s, "x")?;
+    let ys = f64s(s, "y")?;
+    let scores = f64s(s, "scores")?;
+    if xs.len() != ys.len() || xs.len() != scores.len() {
+        return Err(format!(
+            "x, y and scores have different lengths ({}, {}, {})",
+            xs.len(),
+            ys.len(),
+            scores.len()
+        ));
+    }
+    let n = xs.len();
+    let flat = i32s(s, "links")?;
+    if flat.len() % 2 != 0 {
+        return Err("links has an odd number of values".into());
+    }
+    let mut link_pairs = Vec::with_capacity(flat.len() / 2);
+    for pair in flat.chunks_exact(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if a < 0 || b < 0 || a as usize >= n || b as usize >= n {
+            return Err(format!("link ({a}, {b}) is out of range for {n} keypoints"));
+        }
+        link_pairs.push((a as usize, b as usize));
+    }
+    let link_ids = match s.has_field("link-ids") {
+        true => i32s(s, "link-ids")?
+            .into_iter()
+            .map(|v| v.max(0) as usize)
+            .collect(),
+        false => (0..link_pairs.len()).collect(),
+    };
+    let keypoint_names = s
+        .get::<gst::Array>("keypoint-names")
+        .map(|a| a.iter().filter_map(|v| v.get::<String>().ok()).collect())
+        .unwrap_or_default();
+    let keypoints = (0..n)
+        .map(|c| {
+            let (x, y, sc) = (xs[c] as f32, ys[c] as f32, scores[c] as f32);
+            (x >= 0.0 && y >= 0.0 && x.is_finite() && y.is_finite()).then_some(Keypoint {
+                x,
+                y,
+                score: sc,
+            })
+        })
+        .collect();
+    let bbox = f64s(s, "bbox")
+        .ok()
+        .filter(|b| b.len() == 4)
+        .map(|b| BBox {
+            x0: b[0] as f32,
+            y0: b[1] as f32,
+            x1: b[2] as f32,
+            y1: b[3] as f32,
+        })
+        .unwrap_or_default();
+    Ok(PoseRecord {
+        person: Person {
+            keypoints,
+            links: (0..link_pairs.len()).collect(),
+            bbox,
+            score: s.get::<f64>("score").unwrap_or(0.0) as f32,
+        },
+        keypoint_names,
+        link_ids,
+        link_pairs,
+        topology: s.get::<String>("topology").unwrap_or_default(),
+        reused: s.get::<bool>("reused").unwrap_or(false),
+    })
+}
+
+/// Reads every pose on a buffer; malformed ones are returned as errors, in order.
+pub fn read(buffer: &gst::BufferRef) -> Vec<Result<PoseRecord, String>> {
+    buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .filter_map(|m| m.param(PARAM_NAME).map(from_structure))
+        .collect()
+}
+
+/// One JSON Lines record for a frame.
+pub fn frame_json(
+    frame: u64,
+    pts: Option<gst::ClockTime>,
+    reused: bool,
+    size: (u32, u32),
+    people: &[Person],
+    topology: &Topology,
+) -> String {
+    let round = |v: f32| (v as f64 * 100.0).round() / 100.0;
+    let people: Vec<serde_json::Value> = people
+        .iter()
+        .map(|p| {
+            let keypoints: Vec<serde_json::Value> = topology
+                .keypoints
+                .iter()
+                .enumerate()
+                .filter_map(|(c, name)| {
+                    p.keypoints.get(c).copied().flatten().map(|k| {
+                        serde_json::json!({"name": name, "x": round(k.x), "y": round(k.y),
+                            "score": (k.score as f64 * 1e4).round() / 1e4})
+                    })
+                })
+                .collect();
+            let links: Vec<[usize; 2]> = p
+                .links
+                .iter()
+                .filter_map(|&k| topology.links.get(k).map(|&(a, b)| [a, b]))
+                .collect();
+            serde_json::json!({
+                "score": (p.score as f64 * 1e4).round() / 1e4,
+                "bbox": [round(p.bbox.x0), round(p.bbox.y0), round(p.bbox.x1), round(p.bbox.y1)],
+                "keypoints": keypoints,
+                "links": links,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "frame": frame,
+        "pts": pts.map(|t| t.nseconds() as f64 / 1e9),
+        "reused": reused,
+        "width": size.0,
+        "height": size.1,
+        "topology": topology.name,
+        "people": people,
+    })
+    .to_string()
+}
