@@ -127,12 +127,19 @@ pub fn attach(
     frame_w: u32,
     frame_h: u32,
 ) {
-    for person in people {
+    // Ids number the people 0, 1, … so apps can fetch them by id (Python has no meta iterator).
+    let first_id = buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .map(|m| m.id() + 1)
+        .max()
+        .unwrap_or(0);
+    for (i, person) in people.iter().enumerate() {
         let mut meta = VideoRegionOfInterestMeta::add(
             buffer,
             ROI_TYPE,
             roi_rect(&person.bbox, frame_w, frame_h),
         );
+        meta.set_id(first_id + i as i32);
         meta.add_param(person_structure(person, topology, reused));
     }
 }
@@ -290,4 +297,71 @@ pub fn frame_json(
         "people": people,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr as _;
+
+    fn person(x: f32, n: usize) -> Person {
+        let mut p = Person {
+            keypoints: (0..n)
+                .map(|c| {
+                    (c % 3 != 2).then_some(Keypoint {
+                        x: x + c as f32,
+                        y: 10.0 + c as f32,
+                        score: 0.5 + c as f32 / 100.0,
+                    })
+                })
+                .collect(),
+            score: 0.7,
+            ..Default::default()
+        };
+        p.update_bbox(0.0);
+        p
+    }
+
+    #[test]
+    fn people_round_trip_through_roi_metas_with_sequential_ids() {
+        gst::init().unwrap();
+        let topo = Topology::coco17();
+        let mut people: Vec<Person> = (0..3).map(|i| person(20.0 * i as f32, 17)).collect();
+        for p in &mut people {
+            p.update_links(&topo);
+        }
+        let mut buf = gst::Buffer::new();
+        attach(buf.get_mut().unwrap(), &people, &topo, true, 100, 50);
+        let ids: Vec<i32> = buf
+            .iter_meta::<VideoRegionOfInterestMeta>()
+            .map(|m| m.id())
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        let back: Vec<PoseRecord> = read(&buf).into_iter().map(Result::unwrap).collect();
+        for (r, p) in back.iter().zip(&people) {
+            assert!(r.reused);
+            assert_eq!(r.topology, "coco17");
+            assert_eq!(r.person.keypoints, p.keypoints);
+            assert_eq!(r.person.bbox, p.bbox);
+            let pairs: Vec<(usize, usize)> = p.links.iter().map(|&k| topo.links[k]).collect();
+            assert_eq!(r.link_pairs, pairs);
+            assert_eq!(r.link_ids, p.links);
+        }
+    }
+
+    #[test]
+    fn malformed_structures_are_errors_not_panics() {
+        gst::init().unwrap();
+        for text in [
+            "pose, x=(double)<1.0>, y=(double)<1.0>",
+            "pose, x=(double)<1.0>, y=(double)<1.0, 2.0>, scores=(double)<1.0>, links=(int)<>",
+            "pose, x=(double)<1.0>, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<0, 5>",
+            "pose, x=(double)<1.0>, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<0>",
+            "pose, x=(string)<\"a\">, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<>",
+            "other, x=(double)<1.0>",
+        ] {
+            let s = gst::Structure::from_str(text).unwrap();
+            assert!(from_structure(&s).is_err(), "{text}");
+        }
+    }
 }

@@ -197,8 +197,11 @@ impl ModelPlan {
                 let pm = map_dims(&outputs[paf], p);
                 let (Some(cm), Some(pm)) = (cm, pm) else {
                     return Err(format!(
-                        "topology '{}' needs {c} cmap and {p} paf channels, but the model's cmap is {} and paf is {}",
-                        topology.name, outputs[cmap], outputs[paf]
+                        "topology '{}' has {c} keypoints and {} links, so it needs {c} cmap and {p} paf channels, but the model's cmap is {} and paf is {}",
+                        topology.name,
+                        topology.num_links(),
+                        outputs[cmap],
+                        outputs[paf]
                     ));
                 };
                 if cm.3 != pm.3 {

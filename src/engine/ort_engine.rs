@@ -33,19 +33,19 @@ static RUNTIME: OnceLock<OrtRuntime> = OnceLock::new();
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 impl OrtRuntime {
-    /// Candidate library paths in priority order: explicit, `ORT_DYLIB_PATH`, build default.
-    pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
-        let mut out = Vec::new();
+    /// The library to load and where that choice came from: the explicit path (the element's
+    /// `ort-library` property), `ORT_DYLIB_PATH`, or the path set at build time. Only the first
+    /// configured one is used, so a wrong setting is reported rather than silently replaced.
+    pub fn choose(explicit: Option<&Path>) -> Option<(PathBuf, &'static str)> {
         if let Some(p) = explicit {
-            out.push(p.to_path_buf());
+            return Some((p.to_path_buf(), "the ort-library setting"));
         }
         if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-            out.push(PathBuf::from(p));
+            return Some((PathBuf::from(p), "ORT_DYLIB_PATH"));
         }
-        if let Some(p) = BUILD_DEFAULT.filter(|p| !p.is_empty()) {
-            out.push(PathBuf::from(p));
-        }
-        out
+        BUILD_DEFAULT
+            .filter(|p| !p.is_empty())
+            .map(|p| (PathBuf::from(p), "the path set at build time"))
     }
 
     /// Loads ONNX Runtime once per process. Later calls return the loaded runtime; a different
@@ -58,44 +58,41 @@ impl OrtRuntime {
         if let Some(rt) = RUNTIME.get() {
             return Ok(rt);
         }
-        let candidates = Self::candidates(explicit);
-        if candidates.is_empty() {
+        let Some((path, source)) = Self::choose(explicit) else {
             return Err(EngineError::Runtime(format!(
                 "ONNX Runtime library not configured: {INSTALL_HINT}"
             )));
+        };
+        // ort requires an absolute path; resolve relative ones against the working dir.
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or(path)
+        };
+        let fail = |why: String| {
+            EngineError::Runtime(format!(
+                "cannot load ONNX Runtime from {} (set by {source}): {why}; {INSTALL_HINT}",
+                path.display()
+            ))
+        };
+        if !path.is_file() {
+            return Err(fail("no such file".into()));
         }
-        let mut tried = Vec::new();
-        for path in candidates {
-            // ort requires an absolute path; resolve relative ones against the working dir.
-            let path = if path.is_absolute() {
-                path
-            } else {
-                std::env::current_dir()
-                    .map(|d| d.join(&path))
-                    .unwrap_or(path)
-            };
-            if !path.is_file() {
-                tried.push(format!("{} (not found)", path.display()));
-                continue;
+        let built = std::panic::catch_unwind(|| {
+            ort::init_from(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.with_name("trtpose").build().map_err(|e| e.to_string()))
+        });
+        match built {
+            Ok(Ok(env)) => {
+                let _ = RUNTIME.set(OrtRuntime { env, library: path });
+                Ok(RUNTIME.get().expect("just set"))
             }
-            let built = std::panic::catch_unwind(|| {
-                ort::init_from(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| b.with_name("trtpose").build().map_err(|e| e.to_string()))
-            });
-            match built {
-                Ok(Ok(env)) => {
-                    let _ = RUNTIME.set(OrtRuntime { env, library: path });
-                    return Ok(RUNTIME.get().expect("just set"));
-                }
-                Ok(Err(e)) => tried.push(format!("{} ({e})", path.display())),
-                Err(_) => tried.push(format!("{} (loading panicked)", path.display())),
-            }
+            Ok(Err(e)) => Err(fail(e)),
+            Err(_) => Err(fail("loading it panicked".into())),
         }
-        Err(EngineError::Runtime(format!(
-            "cannot load ONNX Runtime: tried {}; {INSTALL_HINT}",
-            tried.join(", ")
-        )))
     }
 
     pub fn library(&self) -> &Path {

@@ -163,11 +163,11 @@ impl ObjectImpl for PoseOverlay {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Settings,
-                            [
+                            (
                                 "Invalid link-colors '{}': {}; keeping the previous colours",
                                 text,
                                 e
-                            ]
+                            )
                         );
                         return;
                     }
@@ -270,7 +270,7 @@ impl BaseTransformImpl for PoseOverlay {
                         gst::element_imp_warning!(
                             self,
                             gst::StreamError::Decode,
-                            ["Skipping malformed pose metadata: {}", e]
+                            ("Skipping malformed pose metadata: {}", e)
                         );
                     }
                 }
@@ -289,12 +289,12 @@ impl BaseTransformImpl for PoseOverlay {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
-                    [
+                    (
                         "Buffer is too small for a {}x{} {} frame",
                         info.width(),
                         info.height(),
                         info.format().to_str()
-                    ]
+                    )
                 );
                 gst::FlowError::Error
             })?;
@@ -319,7 +319,7 @@ impl BaseTransformImpl for PoseOverlay {
         ) {
             Ok(f) => f.with_matrix(video::matrix(&info)),
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame: {}", e]);
+                gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
                 return Err(gst::FlowError::Error);
             }
         };

@@ -384,32 +384,32 @@ impl TrtPoseInfer {
         let Some(model) = s.model.clone() else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
-                ["No model set: set the 'model' property to a pose network (.onnx)"]
+                ("No model set: set the 'model' property to a pose network (.onnx)")
             ));
         };
         let topology = match &s.topology {
             Some(p) => Some(
                 Topology::from_file(p)
-                    .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?,
+                    .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?,
             ),
             None => None,
         };
         if let Err(e) = s.parse.validate() {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ["{}", e]));
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", e)));
         }
         let runtime = OrtRuntime::get(s.ort_library.as_deref())
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{}", e)))?;
         if let Some(wanted) = &s.ort_library
             && wanted != runtime.library()
         {
             gst::element_imp_warning!(
                 self,
                 gst::LibraryError::Settings,
-                [
+                (
                     "ONNX Runtime is already loaded from {} in this process; ort-library={} is ignored",
                     runtime.library().display(),
                     wanted.display()
-                ]
+                )
             );
         }
         let options = EngineOptions {
@@ -424,12 +424,12 @@ impl TrtPoseInfer {
         };
         let mut skipped = Vec::new();
         let engine = OrtEngine::load(runtime, &model, &options, &mut skipped)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         for (backend, reason) in &skipped {
             let explicit = !matches!(s.backend, Backend::Auto);
             let text = format!("{backend} backend unavailable, falling back: {reason}");
             if explicit {
-                gst::element_imp_warning!(self, gst::LibraryError::Init, ["{}", text]);
+                gst::element_imp_warning!(self, gst::LibraryError::Init, ("{}", text));
             } else {
                 gst::info!(CAT, imp = self, "{text}");
             }
@@ -459,7 +459,7 @@ impl TrtPoseInfer {
         let estimator = PoseEstimator::new(Box::new(engine), &config).map_err(|e| {
             gst::error_msg!(
                 gst::StreamError::WrongType,
-                ["Model {} does not fit: {}", model.display(), e]
+                ("Model {} does not fit: {}", model.display(), e)
             )
         })?;
         let json = match &s.json_output {
@@ -467,7 +467,7 @@ impl TrtPoseInfer {
                 |e| {
                     gst::error_msg!(
                         gst::ResourceError::OpenWrite,
-                        ["Cannot create JSON output {}: {}", p.display(), e]
+                        ("Cannot create JSON output {}: {}", p.display(), e)
                     )
                 },
             )?)),
@@ -514,14 +514,14 @@ impl TrtPoseInfer {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Format,
-                    [
+                    (
                         "Buffer of {} bytes cannot hold a {}x{} {} frame ({} bytes); passed through without pose metadata",
                         buf.size(),
                         info.width(),
                         info.height(),
                         info.format().to_str(),
                         info.size()
-                    ]
+                    )
                 );
                 state.people.clear();
                 return Ok(false);
@@ -535,13 +535,13 @@ impl TrtPoseInfer {
             video::planes(&frame),
         )
         .map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["Bad frame: {}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
             gst::FlowError::Error
         })?;
         source.matrix = video::matrix(&info);
         let start = Instant::now();
         if let Err(e) = state.estimator.process(&source, &mut state.people) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["Inference failed: {}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("Inference failed: {}", e));
             return Err(gst::FlowError::Error);
         }
         let elapsed = start.elapsed();
@@ -606,7 +606,7 @@ impl TrtPoseInfer {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
-                    [
+                    (
                         "Cannot write JSON output {}: {}; JSON output stopped",
                         state
                             .json_path
@@ -614,7 +614,7 @@ impl TrtPoseInfer {
                             .map(|p| p.display().to_string())
                             .unwrap_or_default(),
                         e
-                    ]
+                    )
                 );
                 state.json = None;
             }
@@ -681,7 +681,7 @@ impl BaseTransformImpl for TrtPoseInfer {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let reused = self.infer(state, buf)?;
