@@ -28,6 +28,21 @@ pub enum PixelFormat {
     Nv12,
     /// Semi-planar 4:2:0, Y then interleaved VU.
     Nv21,
+    /// Packed 4:2:2, bytes Y0 U Y1 V.
+    Yuy2,
+    /// Packed 4:2:2, bytes U Y0 V Y1.
+    Uyvy,
+    /// Packed 4:2:2, bytes Y0 V Y1 U.
+    Yvyu,
+}
+
+/// Byte offsets inside a 4-byte packed 4:2:2 macropixel: first luma, U, V (second luma is
+/// first + 2).
+#[derive(Debug, Clone, Copy)]
+pub struct Packed422 {
+    pub y: usize,
+    pub u: usize,
+    pub v: usize,
 }
 
 /// Byte layout of a packed RGB pixel: size and offsets of R, G, B and (if any) alpha.
@@ -67,6 +82,15 @@ impl PixelFormat {
         }
     }
 
+    pub fn packed_422(self) -> Option<Packed422> {
+        match self {
+            PixelFormat::Yuy2 => Some(Packed422 { y: 0, u: 1, v: 3 }),
+            PixelFormat::Uyvy => Some(Packed422 { y: 1, u: 0, v: 2 }),
+            PixelFormat::Yvyu => Some(Packed422 { y: 0, u: 3, v: 1 }),
+            _ => None,
+        }
+    }
+
     pub fn num_planes(self) -> usize {
         match self {
             PixelFormat::I420 | PixelFormat::Yv12 => 3,
@@ -78,7 +102,13 @@ impl PixelFormat {
     pub fn is_yuv(self) -> bool {
         matches!(
             self,
-            PixelFormat::I420 | PixelFormat::Yv12 | PixelFormat::Nv12 | PixelFormat::Nv21
+            PixelFormat::I420
+                | PixelFormat::Yv12
+                | PixelFormat::Nv12
+                | PixelFormat::Nv21
+                | PixelFormat::Yuy2
+                | PixelFormat::Uyvy
+                | PixelFormat::Yvyu
         )
     }
 
@@ -91,6 +121,7 @@ impl PixelFormat {
         };
         let row_bytes = match self.packed_layout() {
             Some(l) => w * l.bytes,
+            None if self.packed_422().is_some() => 4 * width.div_ceil(2),
             None if plane > 0 && matches!(self, PixelFormat::Nv12 | PixelFormat::Nv21) => 2 * w,
             None => w,
         };
@@ -237,6 +268,22 @@ impl<'a> FrameMut<'a> {
                         if let Some(a) = layout.alpha {
                             px[a] = 255;
                         }
+                    }
+                });
+            }
+            None if self.format.packed_422().is_some() => {
+                let l = self.format.packed_422().expect("checked");
+                let (y, u, v) = color.to_yuv(self.matrix);
+                let plane = &mut self.planes[0];
+                for_each_span(x0, y0, x1, y1, r, w, h, |row, xa, xb| {
+                    let line = &mut plane.data[row * plane.stride..];
+                    for x in xa..=xb {
+                        line[2 * x + l.y] = y;
+                    }
+                    // Chroma is shared by pixel pairs: paint every pair the span touches.
+                    for pair in xa / 2..=xb / 2 {
+                        line[4 * pair + l.u] = u;
+                        line[4 * pair + l.v] = v;
                     }
                 });
             }

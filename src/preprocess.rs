@@ -64,6 +64,26 @@ impl<'a> SourceFrame<'a> {
             }
             return;
         }
+        let (cr_v, cg_u, cg_v, cb_u) = match self.matrix {
+            YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
+            YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
+        };
+        let to_rgb = |lv: u8, u: f32, v: f32, o: &mut [f32]| {
+            let yv = 1.164 * (lv as f32 - 16.0);
+            o[0] = (yv + cr_v * v).clamp(0.0, 255.0);
+            o[1] = (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0);
+            o[2] = (yv + cb_u * u).clamp(0.0, 255.0);
+        };
+        if let Some(l) = self.format.packed_422() {
+            let (data, stride) = self.planes[0];
+            let row = &data[y * stride..];
+            for (x, o) in out.chunks_exact_mut(3).take(w).enumerate() {
+                let m = &row[4 * (x / 2)..4 * (x / 2) + 4];
+                let (u, v) = (m[l.u] as f32 - 128.0, m[l.v] as f32 - 128.0);
+                to_rgb(row[2 * x + l.y], u, v, o);
+            }
+            return;
+        }
         let (ydata, ystride) = self.planes[0];
         let luma = &ydata[y * ystride..y * ystride + w];
         if self.format == PixelFormat::Gray8 {
@@ -72,10 +92,6 @@ impl<'a> SourceFrame<'a> {
             }
             return;
         }
-        let (cr_v, cg_u, cg_v, cb_u) = match self.matrix {
-            YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
-            YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
-        };
         let cy = y / 2;
         let chroma = |x: usize| -> (f32, f32) {
             let cx = x / 2;
@@ -103,11 +119,8 @@ impl<'a> SourceFrame<'a> {
             (u as f32 - 128.0, v as f32 - 128.0)
         };
         for (x, (&lv, o)) in luma.iter().zip(out.chunks_exact_mut(3)).enumerate() {
-            let yv = 1.164 * (lv as f32 - 16.0);
             let (u, v) = chroma(x);
-            o[0] = (yv + cr_v * v).clamp(0.0, 255.0);
-            o[1] = (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0);
-            o[2] = (yv + cb_u * u).clamp(0.0, 255.0);
+            to_rgb(lv, u, v, o);
         }
     }
 }
@@ -412,6 +425,19 @@ mod tests {
             assert_eq!(shape, &[1, 3, 2, 2]);
             let InputData::I32(d) = data else { panic!() };
             assert_eq!(d, &[255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0]);
+        }
+        // Packed 4:2:2 (YUY2 Y0 U Y1 V, UYVY U Y0 V Y1), one macropixel per row.
+        let yuy2 = [235u8, 128, 16, 128, 235, 128, 16, 128];
+        let uyvy = [128u8, 235, 128, 16, 128, 235, 128, 16];
+        for (format, data) in [(PixelFormat::Yuy2, &yuy2), (PixelFormat::Uyvy, &uyvy)] {
+            let frame = SourceFrame::new(format, w, h, vec![(data, 4)]).unwrap();
+            let (data, _) = p.run(&frame, &g, &fmt);
+            let InputData::I32(d) = data else { panic!() };
+            assert_eq!(
+                d,
+                &[255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0],
+                "{format:?}"
+            );
         }
         let gray = [9u8, 200, 9, 200];
         let frame = SourceFrame::new(PixelFormat::Gray8, w, h, vec![(&gray, 2)]).unwrap();

@@ -5,7 +5,7 @@ use gst_video::prelude::*;
 use crate::draw::{PixelFormat, YuvMatrix};
 
 /// Raw formats every element of this plugin accepts.
-pub const FORMATS: [gst_video::VideoFormat; 15] = [
+pub const FORMATS: [gst_video::VideoFormat; 18] = [
     gst_video::VideoFormat::Rgb,
     gst_video::VideoFormat::Bgr,
     gst_video::VideoFormat::Rgba,
@@ -20,6 +20,9 @@ pub const FORMATS: [gst_video::VideoFormat; 15] = [
     gst_video::VideoFormat::Yv12,
     gst_video::VideoFormat::Nv12,
     gst_video::VideoFormat::Nv21,
+    gst_video::VideoFormat::Yuy2,
+    gst_video::VideoFormat::Uyvy,
+    gst_video::VideoFormat::Yvyu,
     gst_video::VideoFormat::Gray8,
 ];
 
@@ -46,6 +49,9 @@ pub fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
         V::Yv12 => PixelFormat::Yv12,
         V::Nv12 => PixelFormat::Nv12,
         V::Nv21 => PixelFormat::Nv21,
+        V::Yuy2 => PixelFormat::Yuy2,
+        V::Uyvy => PixelFormat::Uyvy,
+        V::Yvyu => PixelFormat::Yvyu,
         V::Gray8 => PixelFormat::Gray8,
         _ => return None,
     })

@@ -6,7 +6,7 @@ use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Rgb, Style, YuvMatrix, d
 use gsttrtpose::pose::{BBox, Keypoint, Person, Topology};
 
 const SENTINEL: u8 = 0x5a;
-const ALL: [PixelFormat; 15] = [
+const ALL: [PixelFormat; 18] = [
     PixelFormat::Rgb,
     PixelFormat::Bgr,
     PixelFormat::Rgba,
@@ -22,6 +22,9 @@ const ALL: [PixelFormat; 15] = [
     PixelFormat::Yv12,
     PixelFormat::Nv12,
     PixelFormat::Nv21,
+    PixelFormat::Yuy2,
+    PixelFormat::Uyvy,
+    PixelFormat::Yvyu,
 ];
 
 struct Buffers {
@@ -94,6 +97,27 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
     let (yv, uv, vv) = color.to_yuv(YuvMatrix::Bt601);
     let (stride0, data0) = (buf.planes[0].1, &buf.planes[0].0);
     let label = format!("{format:?} {w}x{h} seg {seg:?} r {r}");
+    if let Some(l) = format.packed_422() {
+        // Luma per pixel; chroma per pixel pair, painted when either pixel is inside.
+        for y in 0..h {
+            for i in 0..stride0 {
+                let (pair, k) = (i / 4, i % 4);
+                let inside = |x: usize| x < w && luma_mask[y * w + x];
+                let want = if i >= 4 * w.div_ceil(2) {
+                    SENTINEL
+                } else if k == l.y || k == l.y + 2 {
+                    let x = 2 * pair + (k == l.y + 2) as usize;
+                    if inside(x) { yv } else { SENTINEL }
+                } else if inside(2 * pair) || inside(2 * pair + 1) {
+                    if k == l.u { uv } else { vv }
+                } else {
+                    SENTINEL
+                };
+                assert_eq!(data0[y * stride0 + i], want, "{label}: row {y} byte {i}");
+            }
+        }
+        return;
+    }
     let mut drawn = 0;
     for y in 0..h {
         for (i, &byte) in data0[y * stride0..(y + 1) * stride0].iter().enumerate() {

@@ -390,7 +390,7 @@ fn every_format_and_odd_sizes_give_the_same_people() {
         assert!(reference.len() >= 2);
         for format in [
             "RGB", "BGR", "RGBA", "BGRA", "ARGB", "ABGR", "RGBx", "BGRx", "xRGB", "xBGR", "I420",
-            "YV12", "NV12", "NV21", "GRAY8",
+            "YV12", "NV12", "NV21", "YUY2", "UYVY", "YVYU", "GRAY8",
         ] {
             let desc = format!(
                 "filesrc location={} ! pngdec ! videoconvert ! videoscale ! video/x-raw,format={format},width={w},height={h} ! trtposeinfer model={} ! poseoverlay ! appsink name=sink",
@@ -642,7 +642,7 @@ fn bad_models_and_topologies_fail_with_clear_errors() {
     // Unsupported caps: negotiation fails instead of passing garbage.
     expect_error(
         &format!("model={}", q(&movenet)),
-        "videotestsrc num-buffers=2 ! video/x-raw,format=YUY2",
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB16",
         &["could not link", "trtposeinfer"],
     );
 }
@@ -806,4 +806,54 @@ fn python_app_reads_people_from_roi_metadata() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn unavailable_gpu_backends_fall_back_to_cpu_with_a_warning() {
+    // This machine's ONNX Runtime has neither the CUDA nor the TensorRT provider.
+    for backend in ["cuda", "tensorrt"] {
+        let desc = format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48 ! trtposeinfer name=infer backend={backend} model={} ! appsink name=sink",
+            q(&common::model("movenet-multipose-256x256.onnx"))
+        );
+        let r = ok(&desc);
+        assert_eq!(r.samples.len(), 2, "{backend}: no frame lost");
+        let warnings: Vec<String> = r
+            .messages
+            .iter()
+            .filter_map(|m| match m.view() {
+                gst::MessageView::Warning(w) => Some(w.error().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("{backend} backend unavailable"))),
+            "{backend}: {warnings:?}"
+        );
+    }
+    init();
+    let e = gst::ElementFactory::make("trtposeinfer")
+        .property(
+            "model",
+            common::model("movenet-multipose-256x256.onnx")
+                .to_str()
+                .unwrap(),
+        )
+        .property_from_str("backend", "cuda")
+        .build()
+        .unwrap();
+    e.set_state(gst::State::Ready).unwrap();
+    assert_eq!(
+        e.property::<Option<String>>("active-backend"),
+        None,
+        "not started yet"
+    );
+    e.set_state(gst::State::Paused).unwrap();
+    assert_eq!(
+        e.property::<Option<String>>("active-backend").as_deref(),
+        Some("cpu")
+    );
+    e.set_state(gst::State::Null).unwrap();
 }

@@ -106,7 +106,7 @@ impl Person {
     /// Drops keypoints below `min_score` and updates the links accordingly.
     pub fn drop_keypoints_below(&mut self, min_score: f32, topology: &Topology) {
         for slot in self.keypoints.iter_mut() {
-            if slot.is_some_and(|k| !(k.score >= min_score)) {
+            if slot.is_some_and(|k| below(k.score, min_score)) {
                 *slot = None;
             }
         }
@@ -116,6 +116,13 @@ impl Person {
     pub fn num_keypoints(&self) -> usize {
         self.keypoints.iter().flatten().count()
     }
+}
+
+/// True unless `v >= threshold`: NaN counts as below, so it never passes a threshold.
+#[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+pub fn below(v: f32, threshold: f32) -> bool {
+    !(v >= threshold)
 }
 
 /// Sorts people by score, best first, and keeps at most `max`.

@@ -1,6 +1,6 @@
 //! MoveNet decoders: multipose (`[1, 6, 56]`) and singlepose (`[1, 1, 17, 3]`).
 
-use super::{BBox, Keypoint, Person, Topology};
+use super::{BBox, Keypoint, Person, Topology, below};
 
 /// Values per multipose row: 17 × (y, x, score), then ymin, xmin, ymax, xmax, person score.
 pub const MULTIPOSE_ROW: usize = 56;
@@ -21,7 +21,7 @@ pub fn decode_multipose(
     out.clear();
     for row in output.chunks_exact(MULTIPOSE_ROW) {
         let score = row[55];
-        if !(score >= min_person_score) || !score.is_finite() {
+        if below(score, min_person_score) || !score.is_finite() {
             continue;
         }
         let mut person = Person {
@@ -56,7 +56,7 @@ pub fn decode_singlepose(
     }
     let yxs = &output[..NUM_KEYPOINTS * 3];
     let score = yxs.chunks_exact(3).map(|k| k[2]).sum::<f32>() / NUM_KEYPOINTS as f32;
-    if !(score >= min_person_score) {
+    if below(score, min_person_score) {
         return;
     }
     let mut person = Person {

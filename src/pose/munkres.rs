@@ -146,8 +146,8 @@ impl Munkres {
                 continue;
             }
             let row = &self.cost[i * nc..(i + 1) * nc];
-            for j in 0..nc {
-                if row[j] == 0.0 && !self.col_covered[j] {
+            for (j, &v) in row.iter().enumerate() {
+                if v == 0.0 && !self.col_covered[j] {
                     self.prime_col_of_row[i] = j as i32;
                     let star = self.star_col_of_row[i];
                     if star == NONE {

@@ -1,7 +1,7 @@
 //! PoseNet (MobileNetV1, NHWC outputs) multi-person decoder, the tfjs `decodeMultiplePoses`
 //! method: local-maximum roots, greedy by score, pose-tree walk along displacements.
 
-use super::{Keypoint, Person, Topology};
+use super::{Keypoint, Person, Topology, below};
 
 pub const NUM_KEYPOINTS: usize = 17;
 
@@ -160,7 +160,7 @@ impl PoseNetDecoder {
         }
         let (iw, ih) = (input_w.max(1) as f32, input_h.max(1) as f32);
         for (pose, &score) in self.poses.iter().zip(&pose_scores) {
-            if !(score >= self.params.min_pose_score) {
+            if below(score, self.params.min_pose_score) {
                 continue;
             }
             let mut person = Person {
@@ -194,7 +194,7 @@ impl PoseNetDecoder {
             for x in 0..w {
                 for part in 0..NUM_KEYPOINTS {
                     let score = s[(y * w + x) * NUM_KEYPOINTS + part];
-                    if !(score >= threshold) {
+                    if below(score, threshold) {
                         continue;
                     }
                     let mut is_max = true;
@@ -274,8 +274,7 @@ impl PoseNetDecoder {
                     Some(self.traverse(out, edge, src, parent, out.displacement_bwd, h, w, stride));
             }
         }
-        for edge in 0..edges {
-            let (parent, child) = POSE_CHAIN[edge];
+        for (edge, &(parent, child)) in POSE_CHAIN.iter().enumerate() {
             if let (Some(src), None) = (kps[parent], kps[child]) {
                 kps[child] =
                     Some(self.traverse(out, edge, src, child, out.displacement_fwd, h, w, stride));

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::munkres::Munkres;
 use super::topology::Topology;
-use super::{Keypoint, Person};
+use super::{Keypoint, Person, below};
 
 /// The six parameters of trt_pose's `ParseObjects`, with its defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -253,8 +253,8 @@ impl TrtPoseParser {
             'scan: for i in 0..h {
                 for j in 0..w {
                     let v = cmap.at(c, i, j);
-                    // `!(v >= t)` also rejects NaN, which upstream would turn into a NaN peak.
-                    if !(v >= threshold) {
+                    // Also rejects NaN, which upstream would turn into a NaN peak.
+                    if below(v, threshold) {
                         continue;
                     }
                     let mut is_peak = true;

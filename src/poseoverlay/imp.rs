@@ -36,19 +36,10 @@ pub(crate) fn parse_colors(s: &str) -> Result<Vec<Rgb>, String> {
         .collect()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Settings {
     style: Style,
     link_colors: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            style: Style::default(),
-            link_colors: String::new(),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -169,7 +160,6 @@ impl ObjectImpl for PoseOverlay {
                                 e
                             )
                         );
-                        return;
                     }
                 }
             }

@@ -503,7 +503,7 @@ impl TrtPoseInfer {
     /// Runs inference on `buf` if due; returns whether the people are carried over.
     fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<bool, gst::FlowError> {
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let due = state.frames % state.interval == 0 || !state.has_result;
+        let due = state.frames.is_multiple_of(state.interval) || !state.has_result;
         state.frames += 1;
         if !due {
             return Ok(true);

@@ -55,11 +55,11 @@ pub fn expected(name: &str) -> serde_json::Value {
 
 /// ONNX Runtime: `ORT_DYLIB_PATH`, the build default, or the setup's `.venv`.
 pub fn runtime() -> &'static OrtRuntime {
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        if let Some(lib) = venv_ort_library() {
-            // SAFETY: set before any thread of this test binary reads the environment for ORT.
-            unsafe { std::env::set_var("ORT_DYLIB_PATH", lib) };
-        }
+    if std::env::var_os("ORT_DYLIB_PATH").is_none()
+        && let Some(lib) = venv_ort_library()
+    {
+        // SAFETY: set before any thread of this test binary reads the environment for ORT.
+        unsafe { std::env::set_var("ORT_DYLIB_PATH", lib) };
     }
     OrtRuntime::get(None).unwrap_or_else(|e| panic!("{e}"))
 }

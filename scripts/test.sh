@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The project's test command: every test (unit, parse vectors, decoders, elements in real
+# pipelines, PyGObject reader) against the real ONNX Runtime and GStreamer.
+# Models come from data/models (scripts/setup.sh) or ../shared/models; tests fail, never skip,
+# when neither has them. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORT_LIB=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1 || true)
+if [ -z "$ORT_LIB" ]; then
+  echo "ONNX Runtime not found in .venv: run scripts/setup.sh (or scripts/setup.sh --no-models) first" >&2
+  exit 1
+fi
+export ORT_DYLIB_PATH="$ORT_LIB" TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB"
+cargo test --release --locked "$@"

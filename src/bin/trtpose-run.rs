@@ -1,0 +1,242 @@
+//! Processes a video file: decode → trtposeinfer → poseoverlay → MP4, plus JSON Lines, printing
+//! frames, people found and FPS as it goes. The plugin is linked in, so no GST_PLUGIN_PATH is
+//! needed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use gst::prelude::*;
+
+const USAGE: &str =
+    "usage: trtpose-run INPUT [--output OUT.mp4] [--json OUT.jsonl] [--model MODEL.onnx] \
+[--input-size N] [--interval N] [--backend auto|cpu|cuda|tensorrt] [--threads N] [--frames N]
+
+Runs pose estimation on a video file and writes the video with skeletons drawn plus one JSON
+line per frame. Defaults: OUT = <input stem>_pose.mp4 next to the input, JSON beside it,
+MODEL = $TRTPOSE_MODEL or data/models/movenet-multipose.onnx, input size 512.";
+
+struct Args {
+    input: PathBuf,
+    output: PathBuf,
+    json: PathBuf,
+    model: PathBuf,
+    input_size: u32,
+    interval: u32,
+    backend: String,
+    threads: u32,
+    frames: Option<u64>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mut input = None;
+    let (mut output, mut json, mut model) = (None, None, None);
+    let (mut input_size, mut interval, mut threads) = (512u32, 1u32, 0u32);
+    let mut backend = "auto".to_string();
+    let mut frames = None;
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "-h" | "--help" => return Err(USAGE.into()),
+            "--output" | "-o" => output = Some(PathBuf::from(value(&a)?)),
+            "--json" => json = Some(PathBuf::from(value(&a)?)),
+            "--model" => model = Some(PathBuf::from(value(&a)?)),
+            "--input-size" => input_size = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
+            "--interval" => interval = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
+            "--threads" => threads = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
+            "--frames" => frames = Some(value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?),
+            "--backend" => backend = value(&a)?,
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
+            s => input = Some(PathBuf::from(s)),
+        }
+    }
+    let input = input.ok_or_else(|| USAGE.to_string())?;
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or("out".into());
+    let output = output.unwrap_or_else(|| input.with_file_name(format!("{stem}_pose.mp4")));
+    let json = json.unwrap_or_else(|| output.with_extension("jsonl"));
+    let model = model
+        .or_else(|| std::env::var_os("TRTPOSE_MODEL").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data/models/movenet-multipose.onnx"));
+    Ok(Args {
+        input,
+        output,
+        json,
+        model,
+        input_size,
+        interval,
+        backend,
+        threads,
+        frames,
+    })
+}
+
+fn quote(p: &std::path::Path) -> String {
+    format!("\"{}\"", p.display().to_string().replace('"', "\\\""))
+}
+
+/// Encoder and muxer: H.264 in MP4 with x264 (gst-plugins-ugly), else VP8 in WebM.
+fn encoder(output: &std::path::Path) -> (&'static str, PathBuf) {
+    if gst::ElementFactory::find("x264enc").is_some() {
+        (
+            "x264enc speed-preset=veryfast ! h264parse ! mp4mux",
+            output.to_path_buf(),
+        )
+    } else {
+        eprintln!("note: x264enc not installed (gstreamer1.0-plugins-ugly); writing VP8/WebM");
+        ("vp8enc deadline=1 ! webmmux", output.with_extension("webm"))
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    gst::init().map_err(|e| e.to_string())?;
+    gsttrtpose::plugin_register_static().map_err(|e| e.to_string())?;
+    if !args.input.is_file() {
+        return Err(format!("input {} not found", args.input.display()));
+    }
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let (encode, output) = encoder(&args.output);
+    let desc = format!(
+        "filesrc location={} ! decodebin ! trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={} json-output={} \
+         ! poseoverlay ! videoconvert ! {encode} ! filesink location={}",
+        quote(&args.input),
+        quote(&args.model),
+        args.input_size,
+        args.interval,
+        args.backend,
+        args.threads,
+        quote(&args.json),
+        quote(&output),
+    );
+    let pipeline = gst::parse::launch(&desc)
+        .map_err(|e| format!("cannot build the pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
+    let duration_frames = std::cell::Cell::new(None::<u64>);
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let detail =
+            first_error(&pipeline).unwrap_or_else(|| "the pipeline failed to start".into());
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(detail);
+    }
+    let infer = pipeline.by_name("infer").expect("named in the launch line");
+    let bus = pipeline.bus().expect("pipelines have a bus");
+    let start = Instant::now();
+    let (mut frames, mut people_total, mut max_people) = (0u64, 0u64, 0u32);
+    let mut last_print = Instant::now();
+    let result = loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure().filter(|s| s.name() == "trtposeinfer") else {
+                    continue;
+                };
+                frames += 1;
+                if args.frames == Some(frames) {
+                    // Finish cleanly so the muxer writes a playable file.
+                    pipeline.send_event(gst::event::Eos::new());
+                }
+                let n = s.get::<u32>("num-people").unwrap_or(0);
+                people_total += n as u64;
+                max_people = max_people.max(n);
+                if duration_frames.get().is_none()
+                    && let Some(d) = pipeline.query_duration::<gst::ClockTime>()
+                {
+                    let fps = infer
+                        .static_pad("sink")
+                        .and_then(|p| p.current_caps())
+                        .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+                        .map(|i| i.fps())
+                        .filter(|f| f.numer() > 0);
+                    if let Some(f) = fps {
+                        duration_frames.set(Some(
+                            d.nseconds() * f.numer() as u64 / f.denom() as u64 / 1_000_000_000,
+                        ));
+                    }
+                }
+                if last_print.elapsed().as_secs_f64() >= 1.0 {
+                    last_print = Instant::now();
+                    let fps = frames as f64 / start.elapsed().as_secs_f64();
+                    let total = args.frames.or(duration_frames.get());
+                    let progress = total
+                        .map(|t| {
+                            format!(
+                                "{frames}/{t} ({:.1}%)",
+                                100.0 * frames as f64 / t.max(1) as f64
+                            )
+                        })
+                        .unwrap_or_else(|| frames.to_string());
+                    println!("frames {progress}  people {n}  {fps:.1} FPS");
+                }
+            }
+            gst::MessageView::Warning(w) => {
+                eprintln!("warning: {}", w.error());
+            }
+            gst::MessageView::Error(e) => {
+                break Err(format!(
+                    "{}{}",
+                    e.error(),
+                    e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
+                ));
+            }
+            gst::MessageView::Eos(_) => break Ok(()),
+            _ => {}
+        }
+    };
+    pipeline
+        .set_state(gst::State::Null)
+        .map_err(|e| e.to_string())?;
+    result?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "done: {frames} frames in {secs:.1} s ({:.2} FPS), {people_total} people found (up to {max_people} in a frame), backend {}",
+        frames as f64 / secs.max(1e-9),
+        infer
+            .property::<Option<String>>("active-backend")
+            .unwrap_or_default()
+    );
+    println!(
+        "video: {}\njson:  {}",
+        args.output.display(),
+        args.json.display()
+    );
+    Ok(())
+}
+
+fn first_error(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus()?;
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])?;
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Do not leave an empty video behind.
+            if std::fs::metadata(&args.output).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&args.output);
+            }
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
