@@ -77,9 +77,7 @@ pub struct MapView<'a> {
     channels: usize,
     height: usize,
     width: usize,
-    stride_c: usize,
-    stride_y: usize,
-    stride_x: usize,
+    layout: Layout,
 }
 
 impl<'a> MapView<'a> {
@@ -97,18 +95,12 @@ impl<'a> MapView<'a> {
                 data.len()
             ));
         }
-        let (stride_c, stride_y, stride_x) = match layout {
-            Layout::Chw => (height * width, width, 1),
-            Layout::Hwc => (1, width * channels, channels),
-        };
         Ok(MapView {
             data,
             channels,
             height,
             width,
-            stride_c,
-            stride_y,
-            stride_x,
+            layout,
         })
     }
 
@@ -122,9 +114,19 @@ impl<'a> MapView<'a> {
         self.width
     }
 
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Value at `(c, i, j)`; `HWC` is the layout as a constant so hot loops are compiled
+    /// once per layout with the index arithmetic strength-reduced.
     #[inline(always)]
-    fn at(&self, c: usize, i: usize, j: usize) -> f32 {
-        self.data[c * self.stride_c + i * self.stride_y + j * self.stride_x]
+    fn at<const HWC: bool>(&self, c: usize, i: usize, j: usize) -> f32 {
+        if HWC {
+            self.data[(i * self.width + j) * self.channels + c]
+        } else {
+            self.data[(c * self.height + i) * self.width + j]
+        }
     }
 }
 
@@ -167,6 +169,8 @@ pub struct TrtPoseParser {
     objects: Vec<i32>,
     object_count: usize,
     munkres: Munkres,
+    /// Sample fractions when there are more samples than the stack buffer holds.
+    fractions: Vec<f32>,
     visited: Vec<bool>,
     queue: VecDeque<(usize, usize)>,
 }
@@ -193,6 +197,7 @@ impl TrtPoseParser {
             objects: vec![-1; params.max_num_objects * num_parts],
             object_count: 0,
             munkres: Munkres::new(),
+            fractions: Vec::new(),
             visited: vec![false; num_parts * m],
             queue: VecDeque::with_capacity(num_parts * m),
         })
@@ -234,16 +239,27 @@ impl TrtPoseParser {
         }
         self.height = cmap.height;
         self.width = cmap.width;
-        self.find_peaks(cmap);
-        self.refine_peaks(cmap);
-        self.score_links(paf);
+        match cmap.layout {
+            Layout::Chw => {
+                self.find_peaks::<false>(cmap);
+                self.refine_peaks::<false>(cmap);
+            }
+            Layout::Hwc => {
+                self.find_peaks::<true>(cmap);
+                self.refine_peaks::<true>(cmap);
+            }
+        }
+        match paf.layout {
+            Layout::Chw => self.score_links::<false>(paf),
+            Layout::Hwc => self.score_links::<true>(paf),
+        }
         self.assign_links();
         self.connect_parts();
         Ok(())
     }
 
     /// Stage 1: non-strict local maxima at or above the threshold, in raster order.
-    fn find_peaks(&mut self, cmap: &MapView) {
+    fn find_peaks<const HWC: bool>(&mut self, cmap: &MapView) {
         let (h, w) = (cmap.height, cmap.width);
         let m = self.params.max_num_parts;
         let r = self.params.cmap_window / 2;
@@ -252,7 +268,7 @@ impl TrtPoseParser {
             let mut count = 0;
             'scan: for i in 0..h {
                 for j in 0..w {
-                    let v = cmap.at(c, i, j);
+                    let v = cmap.at::<HWC>(c, i, j);
                     // Also rejects NaN, which upstream would turn into a NaN peak.
                     if below(v, threshold) {
                         continue;
@@ -260,7 +276,7 @@ impl TrtPoseParser {
                     let mut is_peak = true;
                     'window: for ii in i.saturating_sub(r)..=(i + r).min(h - 1) {
                         for jj in j.saturating_sub(r)..=(j + r).min(w - 1) {
-                            if cmap.at(c, ii, jj) > v {
+                            if cmap.at::<HWC>(c, ii, jj) > v {
                                 is_peak = false;
                                 break 'window;
                             }
@@ -282,7 +298,7 @@ impl TrtPoseParser {
 
     /// Stage 2: weighted mean over a mirrored window, normalized to pixel centres.
     /// Peaks whose estimate is not finite (zero weight, non-finite input) are dropped.
-    fn refine_peaks(&mut self, cmap: &MapView) {
+    fn refine_peaks<const HWC: bool>(&mut self, cmap: &MapView) {
         let (h, w) = (cmap.height, cmap.width);
         let m = self.params.max_num_parts;
         let r = (self.params.cmap_window / 2) as isize;
@@ -297,7 +313,7 @@ impl TrtPoseParser {
                     let mu = mirror(u, h);
                     let uf = u as f32;
                     for v in (j - r)..=(j + r) {
-                        let weight = cmap.at(c, mu, mirror(v, w));
+                        let weight = cmap.at::<HWC>(c, mu, mirror(v, w));
                         sy += weight * uf;
                         sx += weight * (v as f32);
                         sw += weight;
@@ -317,13 +333,25 @@ impl TrtPoseParser {
     }
 
     /// Stage 3: PAF line integral between every source and destination peak of each link.
-    fn score_links(&mut self, paf: &MapView) {
+    fn score_links<const HWC: bool>(&mut self, paf: &MapView) {
         let (h, w) = (paf.height as i32, paf.width as i32);
         let (hf, wf) = (paf.height as f32, paf.width as f32);
         let m = self.params.max_num_parts;
         let samples = self.params.line_integral_samples;
         let samples_f = samples as f32;
         let den = samples_f - 1.0;
+        // The sample fractions q / (S - 1), computed once with the same float operations.
+        let mut fractions = [0.0f32; 64];
+        let fractions: &[f32] = if samples <= fractions.len() {
+            for (q, f) in fractions.iter_mut().enumerate().take(samples) {
+                *f = q as f32 / den;
+            }
+            &fractions[..samples]
+        } else {
+            self.fractions.clear();
+            self.fractions.extend((0..samples).map(|q| q as f32 / den));
+            &self.fractions
+        };
         for (k, &[cy, cx, a, b]) in self.links.iter().enumerate() {
             let (na, nb) = (self.counts[a], self.counts[b]);
             let block = &mut self.scores[k * m * m..k * m * m + na * nb];
@@ -338,8 +366,7 @@ impl TrtPoseParser {
                     let len = (f64::from((dy * dy + dx * dx).sqrt()) + 1e-5) as f32;
                     let (uy, ux) = (dy / len, dx / len);
                     let mut acc = 0.0f32;
-                    for q in 0..samples {
-                        let f = q as f32 / den;
+                    for &f in fractions {
                         let py = ay + f * dy;
                         let px = ax + f * dx;
                         let (row, col) = (py as i32, px as i32);
@@ -347,7 +374,7 @@ impl TrtPoseParser {
                             continue;
                         }
                         let (row, col) = (row as usize, col as usize);
-                        acc += paf.at(cy, row, col) * uy + paf.at(cx, row, col) * ux;
+                        acc += paf.at::<HWC>(cy, row, col) * uy + paf.at::<HWC>(cx, row, col) * ux;
                     }
                     let score = acc / samples_f;
                     block[s * nb + t] = if score.is_finite() {
