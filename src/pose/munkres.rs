@@ -17,6 +17,10 @@ pub struct Munkres {
     col_covered: Vec<bool>,
     /// `m` for uncovered columns, `0` for covered ones (the step-5 subtraction per column).
     col_delta: Vec<f32>,
+    /// `0` for uncovered columns, `+inf` for covered ones. Costs are never negative, so
+    /// `cost + mask` is exactly `cost` where uncovered and `inf` where covered: "uncovered
+    /// zero" and "uncovered minimum" become plain arithmetic.
+    col_mask: Vec<f32>,
 }
 
 impl Munkres {
@@ -52,6 +56,13 @@ impl Munkres {
         self.col_covered.resize(nc, false);
         self.col_delta.clear();
         self.col_delta.resize(nc, 0.0);
+        self.col_mask.clear();
+        self.col_mask.resize(nc, 0.0);
+    }
+
+    fn set_col_covered(&mut self, j: usize, covered: bool) {
+        self.col_covered[j] = covered;
+        self.col_mask[j] = if covered { f32::INFINITY } else { 0.0 };
     }
 
     fn run(&mut self, nr: usize, nc: usize) {
@@ -130,9 +141,9 @@ impl Munkres {
     /// Step 2: covers the starred columns and returns how many there are.
     fn cover_star_columns(&mut self) -> usize {
         let mut count = 0;
-        for (covered, &star) in self.col_covered.iter_mut().zip(&self.star_row_of_col) {
-            if star != NONE {
-                *covered = true;
+        for j in 0..self.star_row_of_col.len() {
+            if self.star_row_of_col[j] != NONE {
+                self.set_col_covered(j, true);
                 count += 1;
             }
         }
@@ -146,18 +157,19 @@ impl Munkres {
                 continue;
             }
             let row = &self.cost[i * nc..(i + 1) * nc];
-            for (j, &v) in row.iter().enumerate() {
-                if v == 0.0 && !self.col_covered[j] {
-                    self.prime_col_of_row[i] = j as i32;
-                    let star = self.star_col_of_row[i];
-                    if star == NONE {
-                        return Some((i, j));
-                    }
-                    // The rest of this row is now covered: the single pass moves on.
-                    self.row_covered[i] = true;
-                    self.col_covered[star as usize] = false;
-                    break;
+            let zero = row
+                .iter()
+                .zip(&self.col_mask)
+                .position(|(&v, &m)| v + m == 0.0);
+            if let Some(j) = zero {
+                self.prime_col_of_row[i] = j as i32;
+                let star = self.star_col_of_row[i];
+                if star == NONE {
+                    return Some((i, j));
                 }
+                // The rest of this row is now covered: the single pass moves on.
+                self.row_covered[i] = true;
+                self.set_col_covered(star as usize, false);
             }
         }
         None
@@ -181,23 +193,36 @@ impl Munkres {
         self.star_row_of_col[c] = r as i32;
         self.row_covered.fill(false);
         self.col_covered.fill(false);
+        self.col_mask.fill(0.0);
         self.prime_col_of_row.fill(NONE);
     }
 
     /// Step 5: moves the smallest uncovered value `m` from uncovered to covered cells.
     fn adjust(&mut self, nr: usize, nc: usize) {
-        let mut min = f32::INFINITY;
+        // The minimum is exact whatever the order, so eight independent lanes are fine.
+        let mut lanes = [f32::INFINITY; 8];
         for i in 0..nr {
             if self.row_covered[i] {
                 continue;
             }
             let row = &self.cost[i * nc..(i + 1) * nc];
-            for (v, &covered) in row.iter().zip(&self.col_covered) {
-                if !covered && *v < min {
-                    min = *v;
+            let mut chunks = row.chunks_exact(8).zip(self.col_mask.chunks_exact(8));
+            for (v, m) in &mut chunks {
+                for l in 0..8 {
+                    let x = v[l] + m[l];
+                    lanes[l] = if x < lanes[l] { x } else { lanes[l] };
                 }
             }
+            let tail = nc - nc % 8;
+            for (v, m) in row[tail..].iter().zip(&self.col_mask[tail..]) {
+                let x = v + m;
+                lanes[0] = if x < lanes[0] { x } else { lanes[0] };
+            }
         }
+        let min = lanes
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, |a, b| if b < a { b } else { a });
         for (delta, &covered) in self.col_delta.iter_mut().zip(&self.col_covered) {
             *delta = if covered { 0.0 } else { min };
         }

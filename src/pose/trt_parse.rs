@@ -145,6 +145,26 @@ fn mirror(t: isize, n: usize) -> usize {
     m.clamp(0, n - 1) as usize
 }
 
+/// Largest value, NaN ignored (so a NaN-only slice never passes a threshold). Eight
+/// independent lanes keep the loop free of a serial dependency so it vectorizes; a maximum
+/// is exact in any order.
+#[inline]
+fn max_of(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = values.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
+        }
+    }
+    for &x in chunks.remainder() {
+        lanes[0] = if x > lanes[0] { x } else { lanes[0] };
+    }
+    lanes
+        .into_iter()
+        .fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
+}
+
 /// Largest magnitude a link score may have before it enters the assignment; finite inputs of
 /// real networks stay far below, and it keeps float overflow out of the solver.
 const SCORE_LIMIT: f32 = 1.0e6;
@@ -171,6 +191,8 @@ pub struct TrtPoseParser {
     munkres: Munkres,
     /// Sample fractions when there are more samples than the stack buffer holds.
     fractions: Vec<f32>,
+    /// Mirrored column index and coordinate of each refinement window column.
+    window_cols: Vec<(usize, f32)>,
     visited: Vec<bool>,
     queue: VecDeque<(usize, usize)>,
 }
@@ -198,6 +220,7 @@ impl TrtPoseParser {
             object_count: 0,
             munkres: Munkres::new(),
             fractions: Vec::new(),
+            window_cols: Vec::new(),
             visited: vec![false; num_parts * m],
             queue: VecDeque::with_capacity(num_parts * m),
         })
@@ -259,27 +282,63 @@ impl TrtPoseParser {
     }
 
     /// Stage 1: non-strict local maxima at or above the threshold, in raster order.
+    #[inline(never)]
     fn find_peaks<const HWC: bool>(&mut self, cmap: &MapView) {
         let (h, w) = (cmap.height, cmap.width);
         let m = self.params.max_num_parts;
         let r = self.params.cmap_window / 2;
         let threshold = self.params.cmap_threshold;
+        const CHUNK: usize = 8;
         for c in 0..self.num_parts {
             let mut count = 0;
             'scan: for i in 0..h {
-                for j in 0..w {
+                if !HWC {
+                    let row = &cmap.data[(c * h + i) * w..(c * h + i + 1) * w];
+                    if below(max_of(row), threshold) {
+                        continue;
+                    }
+                }
+                let mut j = 0;
+                while j < w {
+                    // Most pixels are below the threshold: in CHW rows, skip whole chunks
+                    // whose maximum is below it (NaN never passes either way).
+                    if !HWC && j % CHUNK == 0 && j + CHUNK <= w {
+                        let start = (c * h + i) * w + j;
+                        if below(max_of(&cmap.data[start..start + CHUNK]), threshold) {
+                            j += CHUNK;
+                            continue;
+                        }
+                    }
+                    let jj_here = j;
+                    j += 1;
+                    let j = jj_here;
                     let v = cmap.at::<HWC>(c, i, j);
                     // Also rejects NaN, which upstream would turn into a NaN peak.
                     if below(v, threshold) {
                         continue;
                     }
+                    // A larger direct neighbour (inside every window of radius >= 1) rejects
+                    // most candidates without reading the whole window.
+                    if r >= 1
+                        && ((j + 1 < w && cmap.at::<HWC>(c, i, j + 1) > v)
+                            || (i + 1 < h && cmap.at::<HWC>(c, i + 1, j) > v)
+                            || (j > 0 && cmap.at::<HWC>(c, i, j - 1) > v)
+                            || (i > 0 && cmap.at::<HWC>(c, i - 1, j) > v))
+                    {
+                        continue;
+                    }
+                    let (j0, j1) = (j.saturating_sub(r), (j + r).min(w - 1));
                     let mut is_peak = true;
-                    'window: for ii in i.saturating_sub(r)..=(i + r).min(h - 1) {
-                        for jj in j.saturating_sub(r)..=(j + r).min(w - 1) {
-                            if cmap.at::<HWC>(c, ii, jj) > v {
-                                is_peak = false;
-                                break 'window;
-                            }
+                    for ii in i.saturating_sub(r)..=(i + r).min(h - 1) {
+                        let greater = if HWC {
+                            (j0..=j1).any(|jj| cmap.at::<HWC>(c, ii, jj) > v)
+                        } else {
+                            let base = (c * h + ii) * w;
+                            cmap.data[base + j0..=base + j1].iter().any(|&x| x > v)
+                        };
+                        if greater {
+                            is_peak = false;
+                            break;
                         }
                     }
                     if is_peak {
@@ -298,24 +357,28 @@ impl TrtPoseParser {
 
     /// Stage 2: weighted mean over a mirrored window, normalized to pixel centres.
     /// Peaks whose estimate is not finite (zero weight, non-finite input) are dropped.
+    #[inline(never)]
     fn refine_peaks<const HWC: bool>(&mut self, cmap: &MapView) {
         let (h, w) = (cmap.height, cmap.width);
         let m = self.params.max_num_parts;
         let r = (self.params.cmap_window / 2) as isize;
         let (hf, wf) = (h as f32, w as f32);
+        let mut cols = std::mem::take(&mut self.window_cols);
         for c in 0..self.num_parts {
             let mut kept = 0;
             for p in 0..self.counts[c] {
                 let (i, j) = self.peaks[c * m + p];
                 let (i, j) = (i as isize, j as isize);
                 let (mut sy, mut sx, mut sw) = (0.0f32, 0.0f32, 0.0f32);
+                cols.clear();
+                cols.extend(((j - r)..=(j + r)).map(|v| (mirror(v, w), v as f32)));
                 for u in (i - r)..=(i + r) {
                     let mu = mirror(u, h);
                     let uf = u as f32;
-                    for v in (j - r)..=(j + r) {
-                        let weight = cmap.at::<HWC>(c, mu, mirror(v, w));
+                    for &(mv, vf) in cols.iter() {
+                        let weight = cmap.at::<HWC>(c, mu, mv);
                         sy += weight * uf;
-                        sx += weight * (v as f32);
+                        sx += weight * vf;
                         sw += weight;
                     }
                 }
@@ -330,9 +393,11 @@ impl TrtPoseParser {
             }
             self.counts[c] = kept;
         }
+        self.window_cols = cols;
     }
 
     /// Stage 3: PAF line integral between every source and destination peak of each link.
+    #[inline(never)]
     fn score_links<const HWC: bool>(&mut self, paf: &MapView) {
         let (h, w) = (paf.height as i32, paf.width as i32);
         let (hf, wf) = (paf.height as f32, paf.width as f32);
@@ -355,6 +420,25 @@ impl TrtPoseParser {
         for (k, &[cy, cx, a, b]) in self.links.iter().enumerate() {
             let (na, nb) = (self.counts[a], self.counts[b]);
             let block = &mut self.scores[k * m * m..k * m * m + na * nb];
+            // Both components at one pixel: CHW reads two planes, HWC two adjacent channels.
+            let plane = paf.height * paf.width;
+            let (yplane, xplane) = if HWC {
+                (paf.data, paf.data)
+            } else {
+                (
+                    &paf.data[cy * plane..(cy + 1) * plane],
+                    &paf.data[cx * plane..(cx + 1) * plane],
+                )
+            };
+            let pixel = |row: usize, col: usize| -> (f32, f32) {
+                if HWC {
+                    let base = (row * paf.width + col) * paf.channels;
+                    (paf.data[base + cy], paf.data[base + cx])
+                } else {
+                    let idx = row * paf.width + col;
+                    (yplane[idx], xplane[idx])
+                }
+            };
             for s in 0..na {
                 let (ya, xa) = self.refined[a * m + s];
                 let (ay, ax) = (ya * hf, xa * wf);
@@ -373,8 +457,8 @@ impl TrtPoseParser {
                         if row < 0 || row >= h || col < 0 || col >= w {
                             continue;
                         }
-                        let (row, col) = (row as usize, col as usize);
-                        acc += paf.at::<HWC>(cy, row, col) * uy + paf.at::<HWC>(cx, row, col) * ux;
+                        let (vy, vx) = pixel(row as usize, col as usize);
+                        acc += vy * uy + vx * ux;
                     }
                     let score = acc / samples_f;
                     block[s * nb + t] = if score.is_finite() {
@@ -388,6 +472,7 @@ impl TrtPoseParser {
     }
 
     /// Stage 4: per-link optimal assignment, then the strict link threshold.
+    #[inline(never)]
     fn assign_links(&mut self) {
         let m = self.params.max_num_parts;
         let threshold = self.params.link_threshold;
@@ -410,6 +495,7 @@ impl TrtPoseParser {
     }
 
     /// Stage 5: breadth-first grouping of connected peaks into people.
+    #[inline(never)]
     fn connect_parts(&mut self) {
         let m = self.params.max_num_parts;
         let c_total = self.num_parts;
