@@ -209,6 +209,32 @@ fn bench_draw(c: &mut Criterion) {
 }
 
 fn bench_preprocess(c: &mut Criterion) {
+    // The street clip's size and format into MoveNet at 256 (letterboxed to 256x192).
+    let (w, h) = (768usize, 576usize);
+    let y: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
+    let u: Vec<u8> = (0..w * h / 4).map(|i| (i % 241) as u8).collect();
+    let v: Vec<u8> = (0..w * h / 4).map(|i| (i % 239) as u8).collect();
+    let frame = SourceFrame::new(
+        PixelFormat::I420,
+        w,
+        h,
+        vec![(&y, w), (&u, w / 2), (&v, w / 2)],
+    )
+    .unwrap();
+    let g = Geometry::new(w as u32, h as u32, 256, 192, ResizeMode::Letterbox);
+    let fmt = InputFormat {
+        layout: TensorLayout::Nhwc,
+        elem: InputElem::I32,
+        normalize: Normalize::IDENTITY,
+    };
+    let mut pre = Preprocessor::new();
+    c.bench_function("preprocess_576p_i420_to_movenet_256x192", |b| {
+        b.iter(|| {
+            let (data, _) = pre.run(black_box(&frame), &g, &fmt);
+            black_box(matches!(data, gsttrtpose::engine::InputData::F32(_)));
+        })
+    });
+
     let (w, h) = (1920usize, 1080usize);
     let y: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
     let uv: Vec<u8> = (0..w * h / 2).map(|i| (i % 241) as u8).collect();

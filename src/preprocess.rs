@@ -51,78 +51,37 @@ impl<'a> SourceFrame<'a> {
         })
     }
 
-    /// Converts row `y` to RGB floats (0..255), `3 * width` values.
-    fn row_rgb(&self, y: usize, out: &mut [f32]) {
-        let w = self.width;
-        if let Some(l) = self.format.packed_layout() {
-            let (data, stride) = self.planes[0];
-            let row = &data[y * stride..y * stride + w * l.bytes];
-            for (px, o) in row.chunks_exact(l.bytes).zip(out.chunks_exact_mut(3)) {
-                o[0] = px[l.r] as f32;
-                o[1] = px[l.g] as f32;
-                o[2] = px[l.b] as f32;
-            }
-            return;
-        }
-        let (cr_v, cg_u, cg_v, cb_u) = match self.matrix {
-            YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
-            YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
-        };
-        let to_rgb = |lv: u8, u: f32, v: f32, o: &mut [f32]| {
-            let yv = 1.164 * (lv as f32 - 16.0);
-            o[0] = (yv + cr_v * v).clamp(0.0, 255.0);
-            o[1] = (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0);
-            o[2] = (yv + cb_u * u).clamp(0.0, 255.0);
-        };
-        if let Some(l) = self.format.packed_422() {
-            let (data, stride) = self.planes[0];
-            let row = &data[y * stride..];
-            for (x, o) in out.chunks_exact_mut(3).take(w).enumerate() {
-                let m = &row[4 * (x / 2)..4 * (x / 2) + 4];
-                let (u, v) = (m[l.u] as f32 - 128.0, m[l.v] as f32 - 128.0);
-                to_rgb(row[2 * x + l.y], u, v, o);
-            }
-            return;
-        }
-        let (ydata, ystride) = self.planes[0];
-        let luma = &ydata[y * ystride..y * ystride + w];
-        if self.format == PixelFormat::Gray8 {
-            for (&v, o) in luma.iter().zip(out.chunks_exact_mut(3)) {
-                o.fill(v as f32);
-            }
-            return;
-        }
-        let cy = y / 2;
-        let chroma = |x: usize| -> (f32, f32) {
-            let cx = x / 2;
-            let (u, v) = match self.format {
-                PixelFormat::I420 | PixelFormat::Yv12 => {
-                    let (iu, iv) = if self.format == PixelFormat::I420 {
-                        (1, 2)
-                    } else {
-                        (2, 1)
-                    };
-                    let (ud, us) = self.planes[iu];
-                    let (vd, vs) = self.planes[iv];
-                    (ud[cy * us + cx], vd[cy * vs + cx])
-                }
-                _ => {
-                    let (d, s) = self.planes[1];
-                    let (a, b) = (d[cy * s + 2 * cx], d[cy * s + 2 * cx + 1]);
-                    if self.format == PixelFormat::Nv12 {
-                        (a, b)
-                    } else {
-                        (b, a)
-                    }
-                }
-            };
-            (u as f32 - 128.0, v as f32 - 128.0)
-        };
-        for (x, (&lv, o)) in luma.iter().zip(out.chunks_exact_mut(3)).enumerate() {
-            let (u, v) = chroma(x);
-            to_rgb(lv, u, v, o);
+    /// Converts row `y` of a packed 4:2:2 frame to RGB floats (0..255), `3 * width` values.
+    fn row_rgb_422(&self, y: usize, out: &mut [f32]) {
+        let l = self.format.packed_422().expect("packed 4:2:2 format");
+        let (data, stride) = self.planes[0];
+        let row = &data[y * stride..];
+        for (x, o) in out.chunks_exact_mut(3).take(self.width).enumerate() {
+            let m = &row[4 * (x / 2)..4 * (x / 2) + 4];
+            let rgb = yuv_to_rgb(
+                self.matrix,
+                row[2 * x + l.y] as f32,
+                m[l.u] as f32 - 128.0,
+                m[l.v] as f32 - 128.0,
+            );
+            o.copy_from_slice(&rgb);
         }
     }
+}
+
+/// Limited-range YUV (chroma centred on 0) to RGB 0..255.
+#[inline]
+fn yuv_to_rgb(matrix: YuvMatrix, y: f32, u: f32, v: f32) -> [f32; 3] {
+    let (cr_v, cg_u, cg_v, cb_u) = match matrix {
+        YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
+        YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
+    };
+    let yv = 1.164 * (y - 16.0);
+    [
+        (yv + cr_v * v).clamp(0.0, 255.0),
+        (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0),
+        (yv + cb_u * u).clamp(0.0, 255.0),
+    ]
 }
 
 /// Tensor layout of the network input.
@@ -222,15 +181,103 @@ impl Taps {
     }
 }
 
+/// Resamples one plane of `channels` interleaved samples per pixel onto an output grid:
+/// vertical pass first over source rows kept in a ring (each converted to floats once), then
+/// the horizontal pass on the output rows only.
+#[derive(Debug, Default)]
+struct PlaneResampler {
+    key: Option<(usize, usize, usize, usize)>,
+    htaps: Taps,
+    vtaps: Taps,
+    /// Ring of source rows as floats (`slots × in_w × channels`) and the row in each slot.
+    rows: Vec<f32>,
+    row_ids: Vec<usize>,
+    /// Vertically filtered row at full source width.
+    vrow: Vec<f32>,
+    /// Result: `out_h × out_w × channels`.
+    out: Vec<f32>,
+}
+
+impl PlaneResampler {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        in_w: usize,
+        in_h: usize,
+        channels: usize,
+        out_w: usize,
+        out_h: usize,
+        mut fill_row: impl FnMut(usize, &mut [f32]),
+    ) {
+        let key = (in_w, in_h, out_w, out_h);
+        if self.key != Some(key) {
+            self.htaps = Taps::new(in_w.max(1), out_w);
+            self.vtaps = Taps::new(in_h.max(1), out_h);
+            self.key = Some(key);
+        }
+        let rw = in_w * channels;
+        let slots = (0..out_h)
+            .map(|o| self.vtaps.of(o).1.len())
+            .max()
+            .unwrap_or(1);
+        self.rows.resize(slots * rw, 0.0);
+        self.row_ids.clear();
+        self.row_ids.resize(slots, usize::MAX);
+        self.vrow.resize(rw, 0.0);
+        self.out.resize(out_h * out_w * channels, 0.0);
+        for oy in 0..out_h {
+            let (start, weights) = self.vtaps.of(oy);
+            self.vrow.fill(0.0);
+            for (k, &wt) in weights.iter().enumerate() {
+                let y = start + k;
+                let slot = y % slots;
+                let cached = &mut self.rows[slot * rw..(slot + 1) * rw];
+                if self.row_ids[slot] != y {
+                    fill_row(y, cached);
+                    self.row_ids[slot] = y;
+                }
+                for (acc, &v) in self.vrow.iter_mut().zip(cached.iter()) {
+                    *acc += v * wt;
+                }
+            }
+            let out = &mut self.out[oy * out_w * channels..(oy + 1) * out_w * channels];
+            match channels {
+                1 => horizontal::<1>(&self.htaps, &self.vrow, out),
+                2 => horizontal::<2>(&self.htaps, &self.vrow, out),
+                3 => horizontal::<3>(&self.htaps, &self.vrow, out),
+                _ => horizontal::<4>(&self.htaps, &self.vrow, out),
+            }
+        }
+    }
+}
+
+fn horizontal<const N: usize>(taps: &Taps, row: &[f32], out: &mut [f32]) {
+    for (ox, o) in out.chunks_exact_mut(N).enumerate() {
+        let (start, weights) = taps.of(ox);
+        let mut acc = [0.0f32; N];
+        for (px, &wt) in row[start * N..].chunks_exact(N).zip(weights) {
+            for c in 0..N {
+                acc[c] += px[c] * wt;
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
+fn bytes_to_f32(src: &[u8], out: &mut [f32]) {
+    for (o, &b) in out.iter_mut().zip(src) {
+        *o = b as f32;
+    }
+}
+
 /// Reusable preprocessing state; buffers and weights are rebuilt only when sizes change.
 #[derive(Debug, Default)]
 pub struct Preprocessor {
-    key: Option<(usize, usize, Geometry)>,
-    htaps: Taps,
-    vtaps: Taps,
-    row: Vec<f32>,
-    /// Horizontally filtered rows: `frame_h × content_w × 3`.
-    inter: Vec<f32>,
+    /// Packed pixels, gray or luma.
+    main: PlaneResampler,
+    /// U (or interleaved UV) and V planes of 4:2:0 frames, resampled at their own resolution.
+    chroma_u: PlaneResampler,
+    chroma_v: PlaneResampler,
     f32_out: Vec<f32>,
     i32_out: Vec<i32>,
     shape: Vec<usize>,
@@ -252,14 +299,6 @@ impl Preprocessor {
         let (in_w, in_h) = (geometry.input_w as usize, geometry.input_h as usize);
         let (cw, ch) = (geometry.content_w as usize, geometry.content_h as usize);
         let (px, py) = (geometry.pad_x as usize, geometry.pad_y as usize);
-        let key = (frame.width, frame.height, *geometry);
-        if self.key != Some(key) {
-            self.htaps = Taps::new(frame.width.max(1), cw);
-            self.vtaps = Taps::new(frame.height.max(1), ch);
-            self.row.resize(frame.width * 3, 0.0);
-            self.inter.resize(frame.height * cw * 3, 0.0);
-            self.key = Some(key);
-        }
         let plane = in_w * in_h;
         self.f32_out.resize(plane * 3, 0.0);
         // Padding is black after normalization.
@@ -275,47 +314,66 @@ impl Preprocessor {
                 }
             }
         }
-        if frame.width > 0 && frame.height > 0 {
-            for y in 0..frame.height {
-                frame.row_rgb(y, &mut self.row);
-                let out = &mut self.inter[y * cw * 3..(y + 1) * cw * 3];
-                for (x, o) in out.chunks_exact_mut(3).enumerate() {
-                    let (start, w) = self.htaps.of(x);
-                    let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
-                    for (k, &wt) in w.iter().enumerate() {
-                        let s = &self.row[(start + k) * 3..(start + k) * 3 + 3];
-                        r += s[0] * wt;
-                        g += s[1] * wt;
-                        b += s[2] * wt;
-                    }
-                    o[0] = r;
-                    o[1] = g;
-                    o[2] = b;
+        if frame.width > 0 && frame.height > 0 && cw > 0 && ch > 0 {
+            self.resample(frame, cw, ch);
+            let (matrix, f) = (frame.matrix, frame.format);
+            let (main, cu, cv) = (&self.main.out, &self.chroma_u.out, &self.chroma_v.out);
+            let out = &mut self.f32_out;
+            let nhwc = format.layout == TensorLayout::Nhwc;
+            // Integer inputs see pixel values as an 8-bit resize would give; values are
+            // clamped to 0..255, so add-half-and-truncate rounds without a libm call.
+            let int = format.elem == InputElem::I32;
+            let mut write = |oy: usize, ox: usize, rgb: [f32; 3]| {
+                let (ty, tx) = (py + oy, px + ox);
+                for (c, &v) in rgb.iter().enumerate() {
+                    let v = if int {
+                        ((v.clamp(0.0, 255.0) + 0.5) as i32) as f32
+                    } else {
+                        v
+                    };
+                    let idx = if nhwc {
+                        (ty * in_w + tx) * 3 + c
+                    } else {
+                        c * plane + ty * in_w + tx
+                    };
+                    out[idx] = n.apply(c, v);
                 }
-            }
-            for y in 0..ch {
-                let (start, w) = self.vtaps.of(y);
-                for x in 0..cw {
-                    let mut rgb = [0.0f32; 3];
-                    for (k, &wt) in w.iter().enumerate() {
-                        let s =
-                            &self.inter[((start + k) * cw + x) * 3..((start + k) * cw + x) * 3 + 3];
-                        rgb[0] += s[0] * wt;
-                        rgb[1] += s[1] * wt;
-                        rgb[2] += s[2] * wt;
+            };
+            let grid = (0..ch).flat_map(|oy| (0..cw).map(move |ox| (oy, ox)));
+            match f {
+                PixelFormat::Gray8 => {
+                    for (i, (oy, ox)) in grid.enumerate() {
+                        write(oy, ox, [main[i]; 3]);
                     }
-                    let (oy, ox) = (py + y, px + x);
-                    for (c, v) in rgb.iter().enumerate() {
-                        let v = match format.elem {
-                            // Integer inputs see pixel values as an 8-bit resize would give.
-                            InputElem::I32 => v.round().clamp(0.0, 255.0),
-                            InputElem::F32 => *v,
-                        };
-                        let idx = match format.layout {
-                            TensorLayout::Nchw => c * plane + oy * in_w + ox,
-                            TensorLayout::Nhwc => (oy * in_w + ox) * 3 + c,
-                        };
-                        self.f32_out[idx] = n.apply(c, v);
+                }
+                PixelFormat::I420 | PixelFormat::Yv12 => {
+                    for (i, (oy, ox)) in grid.enumerate() {
+                        write(
+                            oy,
+                            ox,
+                            yuv_to_rgb(matrix, main[i], cu[i] - 128.0, cv[i] - 128.0),
+                        );
+                    }
+                }
+                PixelFormat::Nv12 | PixelFormat::Nv21 => {
+                    let (ui, vi) = if f == PixelFormat::Nv12 {
+                        (0, 1)
+                    } else {
+                        (1, 0)
+                    };
+                    for (i, (oy, ox)) in grid.enumerate() {
+                        let (u, v) = (cu[2 * i + ui], cu[2 * i + vi]);
+                        write(oy, ox, yuv_to_rgb(matrix, main[i], u - 128.0, v - 128.0));
+                    }
+                }
+                _ => {
+                    // Packed RGB keeps its byte layout; packed 4:2:2 was converted to RGB.
+                    let (bytes, r, g, b) = match f.packed_layout() {
+                        Some(l) => (l.bytes, l.r, l.g, l.b),
+                        None => (3, 0, 1, 2),
+                    };
+                    for (p, (oy, ox)) in main.chunks_exact(bytes).zip(grid) {
+                        write(oy, ox, [p[r], p[g], p[b]]);
                     }
                 }
             }
@@ -329,9 +387,46 @@ impl Preprocessor {
             InputElem::F32 => (InputData::F32(&self.f32_out), &self.shape),
             InputElem::I32 => {
                 self.i32_out.clear();
-                self.i32_out
-                    .extend(self.f32_out.iter().map(|&v| v.round() as i32));
+                // Already whole numbers (rounded above).
+                self.i32_out.extend(self.f32_out.iter().map(|&v| v as i32));
                 (InputData::I32(&self.i32_out), &self.shape)
+            }
+        }
+    }
+
+    /// Resamples the frame's planes onto the `cw × ch` content grid.
+    fn resample(&mut self, frame: &SourceFrame, cw: usize, ch: usize) {
+        let (w, h, f) = (frame.width, frame.height, frame.format);
+        let plane_row = |plane: usize, bytes: usize| {
+            let (data, stride) = frame.planes[plane];
+            move |y: usize, out: &mut [f32]| {
+                bytes_to_f32(&data[y * stride..y * stride + bytes], out)
+            }
+        };
+        if let Some(l) = f.packed_layout() {
+            self.main
+                .run(w, h, l.bytes, cw, ch, plane_row(0, w * l.bytes));
+        } else if f.packed_422().is_some() {
+            self.main
+                .run(w, h, 3, cw, ch, |y, out| frame.row_rgb_422(y, out));
+        } else {
+            self.main.run(w, h, 1, cw, ch, plane_row(0, w));
+            let (cws, chs) = (w.div_ceil(2), h.div_ceil(2));
+            match f {
+                PixelFormat::I420 | PixelFormat::Yv12 => {
+                    let (iu, iv) = if f == PixelFormat::I420 {
+                        (1, 2)
+                    } else {
+                        (2, 1)
+                    };
+                    self.chroma_u.run(cws, chs, 1, cw, ch, plane_row(iu, cws));
+                    self.chroma_v.run(cws, chs, 1, cw, ch, plane_row(iv, cws));
+                }
+                PixelFormat::Nv12 | PixelFormat::Nv21 => {
+                    self.chroma_u
+                        .run(cws, chs, 2, cw, ch, plane_row(1, 2 * cws));
+                }
+                _ => {}
             }
         }
     }

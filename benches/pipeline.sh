@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Pipeline benchmark: on the same model, threads and video, prints raw ONNX Runtime inference
+# FPS (engine alone, pre-made input), the full GStreamer pipeline FPS (decode → trtposeinfer →
+# poseoverlay), the Python/OpenCV baseline FPS, their ratios, and peak RSS.
+# Targets: pipeline >= 0.95 x raw, >= 1.3 x Python, RSS <= 400 MB.
+# usage: benches/pipeline.sh [VIDEO] [MODEL] [THREADS] [INPUT_SIZE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+default_video=../shared/media/vtest_walk_10s.mp4
+[ -f "$default_video" ] || default_video=data/media/vtest.avi
+default_model=data/models/movenet-multipose.onnx
+[ -f "$default_model" ] || default_model=../shared/models/movenet-multipose.onnx
+VIDEO=${1:-$default_video}; MODEL=${2:-$default_model}; THREADS=${3:-1}; SIZE=${4:-256}
+ORT_LIB=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1 || true)
+[ -n "$ORT_LIB" ] || { echo "run scripts/setup.sh first (.venv with ONNX Runtime)" >&2; exit 1; }
+export ORT_DYLIB_PATH="$ORT_LIB" TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB"
+.venv/bin/python -c 'import cv2' 2>/dev/null || .venv/bin/python -m pip install -q opencv-python-headless
+cargo build --release --quiet --example bench_pipeline
+rust=$(./target/release/examples/bench_pipeline "$VIDEO" "$MODEL" "$THREADS" "$SIZE")
+echo "$rust" | grep -v '^RESULT'
+py=$(.venv/bin/python benches/python_baseline.py "$VIDEO" "$MODEL" "$THREADS" "$SIZE")
+echo "$py" | grep -v '^RESULT'
+raw=$(echo "$rust" | sed -n 's/.*raw_fps=\([0-9.]*\).*/\1/p')
+pipe=$(echo "$rust" | sed -n 's/.*pipeline_fps=\([0-9.]*\).*/\1/p')
+pyf=$(echo "$py" | sed -n 's/.*python_fps=\([0-9.]*\).*/\1/p')
+awk -v r="$raw" -v p="$pipe" -v y="$pyf" 'BEGIN {
+  printf "pipeline / raw    : %8.3f  (target >= 0.95)\n", p / r;
+  printf "pipeline / python : %8.3f  (target >= 1.3)\n", p / y }'
