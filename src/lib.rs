@@ -9,18 +9,21 @@
 
 pub mod draw;
 pub mod engine;
+pub mod guard;
 pub mod meta;
 pub mod model;
 pub mod pose;
 pub mod preprocess;
 pub mod video;
 
+mod jetsonguard;
 mod poseoverlay;
 mod trtposeinfer;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     trtposeinfer::register(plugin)?;
     poseoverlay::register(plugin)?;
+    jetsonguard::register(plugin)?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Style, draw_people};
 use gsttrtpose::pose::movenet::decode_multipose;
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use gsttrtpose::pose::{Geometry, Keypoint, Person, ResizeMode, Topology};
-use gsttrtpose::preprocess::{InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout};
+use gsttrtpose::preprocess::{
+    InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
+};
 use proptest::prelude::*;
 
 /// Map values: mostly small, sometimes peaks, negatives and non-finite values.
@@ -21,20 +23,40 @@ fn value() -> impl Strategy<Value = f32> {
 }
 
 fn params() -> impl Strategy<Value = ParseParams> {
-    (-0.5f32..1.0, -1.0f32..1.0, 1usize..12, 2usize..12, 1usize..40, 1usize..40).prop_map(
-        |(cmap_threshold, link_threshold, cmap_window, line_integral_samples, max_num_parts, max_num_objects)| ParseParams {
-            cmap_threshold,
-            link_threshold,
-            cmap_window,
-            line_integral_samples,
-            max_num_parts,
-            max_num_objects,
-        },
+    (
+        -0.5f32..1.0,
+        -1.0f32..1.0,
+        1usize..12,
+        2usize..12,
+        1usize..40,
+        1usize..40,
     )
+        .prop_map(
+            |(
+                cmap_threshold,
+                link_threshold,
+                cmap_window,
+                line_integral_samples,
+                max_num_parts,
+                max_num_objects,
+            )| ParseParams {
+                cmap_threshold,
+                link_threshold,
+                cmap_window,
+                line_integral_samples,
+                max_num_parts,
+                max_num_objects,
+            },
+        )
 }
 
 fn small_topology() -> Topology {
-    Topology::from_json_bytes(br#"{"keypoints": ["a", "b", "c"], "skeleton": [[1, 2], [2, 3], [3, 1]]}"#, "test", "tri").unwrap()
+    Topology::from_json_bytes(
+        br#"{"keypoints": ["a", "b", "c"], "skeleton": [[1, 2], [2, 3], [3, 1]]}"#,
+        "test",
+        "tri",
+    )
+    .unwrap()
 }
 
 proptest! {

@@ -1,0 +1,373 @@
+//! Reading temperature, memory, CPU and GPU load from sysfs/procfs trees.
+//!
+//! Roots are parameters so tests use real files in temporary folders and containers can point
+//! at mounted host paths. A missing, unreadable or garbage sensor is reported once (per file)
+//! and then treated as unknown: never as zero, never as over a limit.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// One thermal zone reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneReading {
+    /// The zone's `type` (e.g. `CPU-therm`), or its folder name when `type` is unreadable.
+    pub name: String,
+    pub celsius: f32,
+}
+
+/// Memory figures in kB.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Memory {
+    pub total_kb: u64,
+    pub available_kb: u64,
+    pub swap_total_kb: u64,
+    pub swap_free_kb: u64,
+}
+
+impl Memory {
+    pub fn used_percent(&self) -> Option<f32> {
+        (self.total_kb > 0).then(|| {
+            100.0 * (self.total_kb.saturating_sub(self.available_kb)) as f32 / self.total_kb as f32
+        })
+    }
+
+    pub fn swap_used_percent(&self) -> Option<f32> {
+        (self.swap_total_kb > 0).then(|| {
+            100.0 * (self.swap_total_kb.saturating_sub(self.swap_free_kb)) as f32
+                / self.swap_total_kb as f32
+        })
+    }
+}
+
+/// Everything one sample knows; `None` = unknown.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reading {
+    pub zones: Vec<ZoneReading>,
+    /// Hottest selected zone.
+    pub temperature: Option<f32>,
+    pub memory: Option<Memory>,
+    /// cgroup v2 `(memory.current, memory.max)` in bytes when a limit is set.
+    pub cgroup: Option<(u64, u64)>,
+    /// PSI `some avg10` of memory.
+    pub memory_pressure: Option<f32>,
+    pub cpu_percent: Option<f32>,
+    pub gpu_percent: Option<f32>,
+}
+
+impl Reading {
+    /// Memory use in percent: the cgroup's when it has a limit, else the machine's.
+    pub fn memory_percent(&self) -> Option<f32> {
+        match self.cgroup {
+            Some((current, max)) if max > 0 => Some(100.0 * current as f32 / max as f32),
+            _ => self.memory.and_then(|m| m.used_percent()),
+        }
+    }
+}
+
+/// A sensor problem, reported once per file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorWarning {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+impl std::fmt::Display for SensorWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sensor {}: {}; treated as unknown",
+            self.path.display(),
+            self.problem
+        )
+    }
+}
+
+/// Where Jetsons expose GPU load (0–1000), in the order tried.
+const GPU_LOAD_PATHS: [&str; 5] = [
+    "devices/gpu.0/load",
+    "devices/platform/gpu.0/load",
+    "devices/17000000.gv11b/load",
+    "devices/17000000.gp10b/load",
+    "devices/platform/17000000.gpu/load",
+];
+
+/// `*` and `?` glob match, case-sensitive.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn rec(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => rec(&p[1..], t) || (!t.is_empty() && rec(p, &t[1..])),
+            (Some(b'?'), Some(_)) => rec(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => rec(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    rec(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Samples sensors; keeps the previous CPU counters for load deltas.
+#[derive(Debug)]
+pub struct Sampler {
+    sysfs: PathBuf,
+    procfs: PathBuf,
+    /// Zone selection: names or globs; empty = all zones.
+    zone_patterns: Vec<String>,
+    prev_cpu: Option<(u64, u64)>,
+    warned: HashSet<PathBuf>,
+}
+
+fn read_trimmed(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "missing".to_string(),
+            _ => format!("unreadable ({e})"),
+        })
+}
+
+fn parse_meminfo(text: &str) -> Option<Memory> {
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(':'))
+            .and_then(|l| l[name.len() + 1..].split_whitespace().next()?.parse().ok())
+    };
+    Some(Memory {
+        total_kb: field("MemTotal")?,
+        available_kb: field("MemAvailable")?,
+        // Machines without swap may still list it as 0; missing lines mean no swap.
+        swap_total_kb: field("SwapTotal").unwrap_or(0),
+        swap_free_kb: field("SwapFree").unwrap_or(0),
+    })
+}
+
+/// `(total, idle)` jiffies from the first line of `/proc/stat`.
+fn parse_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let values: Vec<u64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    if values.len() < 4 {
+        return None;
+    }
+    // idle + iowait count as idle; guest time is already inside user time.
+    let idle = values[3] + values.get(4).copied().unwrap_or(0);
+    let total: u64 = values.iter().take(8).sum();
+    Some((total, idle))
+}
+
+fn parse_psi_some_avg10(text: &str) -> Option<f32> {
+    let line = text.lines().find(|l| l.starts_with("some "))?;
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("avg10="))?
+        .parse()
+        .ok()
+}
+
+impl Sampler {
+    pub fn new(sysfs: impl Into<PathBuf>, procfs: impl Into<PathBuf>, zones: &str) -> Self {
+        Sampler {
+            sysfs: sysfs.into(),
+            procfs: procfs.into(),
+            zone_patterns: zones
+                .split(',')
+                .map(str::trim)
+                .filter(|z| !z.is_empty())
+                .map(String::from)
+                .collect(),
+            prev_cpu: None,
+            warned: HashSet::new(),
+        }
+    }
+
+    fn warn(&mut self, warnings: &mut Vec<SensorWarning>, path: PathBuf, problem: String) {
+        if self.warned.insert(path.clone()) {
+            warnings.push(SensorWarning { path, problem });
+        }
+    }
+
+    /// Reads everything once. Warnings are new problems only (one per file).
+    pub fn sample(&mut self) -> (Reading, Vec<SensorWarning>) {
+        let mut warnings = Vec::new();
+        let mut r = Reading::default();
+        self.sample_thermal(&mut r, &mut warnings);
+        self.sample_memory(&mut r, &mut warnings);
+        self.sample_cpu(&mut r, &mut warnings);
+        self.sample_gpu(&mut r, &mut warnings);
+        (r, warnings)
+    }
+
+    fn sample_thermal(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
+        let dir = self.sysfs.join("class/thermal");
+        let mut zones: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("thermal_zone"))
+                })
+                .collect(),
+            Err(e) => {
+                self.warn(warnings, dir, format!("no thermal zones ({e})"));
+                return;
+            }
+        };
+        zones.sort();
+        if zones.is_empty() {
+            self.warn(warnings, dir, "no thermal_zone* folders".into());
+            return;
+        }
+        for zone in zones {
+            let folder = zone
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = read_trimmed(&zone.join("type")).unwrap_or(folder.clone());
+            if !self.zone_patterns.is_empty()
+                && !self
+                    .zone_patterns
+                    .iter()
+                    .any(|p| glob_match(p, &name) || glob_match(p, &folder))
+            {
+                continue;
+            }
+            let temp_path = zone.join("temp");
+            match read_trimmed(&temp_path) {
+                Ok(text) => match text.parse::<i64>() {
+                    // Millidegrees; below -50 °C or above 200 °C is a broken sensor.
+                    Ok(milli) if (-50_000..=200_000).contains(&milli) => {
+                        r.zones.push(ZoneReading {
+                            name,
+                            celsius: milli as f32 / 1000.0,
+                        });
+                    }
+                    Ok(milli) => {
+                        self.warn(warnings, temp_path, format!("implausible value {milli}"))
+                    }
+                    Err(_) => self.warn(
+                        warnings,
+                        temp_path,
+                        format!("not a millidegree number: {:?}", truncate(&text)),
+                    ),
+                },
+                Err(problem) => self.warn(warnings, temp_path, problem),
+            }
+        }
+        r.temperature = r
+            .zones
+            .iter()
+            .map(|z| z.celsius)
+            .fold(None, |m: Option<f32>, t| Some(m.map_or(t, |m| m.max(t))));
+    }
+
+    fn sample_memory(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
+        let meminfo = self.procfs.join("meminfo");
+        match read_trimmed(&meminfo) {
+            Ok(text) => match parse_meminfo(&text) {
+                Some(m) => r.memory = Some(m),
+                None => self.warn(warnings, meminfo, "no MemTotal/MemAvailable lines".into()),
+            },
+            Err(problem) => self.warn(warnings, meminfo, problem),
+        }
+        // PSI and cgroup limits exist only on some kernels and containers: optional.
+        if let Ok(text) = read_trimmed(&self.procfs.join("pressure/memory")) {
+            r.memory_pressure = parse_psi_some_avg10(&text);
+        }
+        if let Ok(text) = read_trimmed(&self.procfs.join("self/cgroup")) {
+            let rel = text
+                .lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            let base = self.sysfs.join("fs/cgroup").join(rel);
+            let max = read_trimmed(&base.join("memory.max")).ok();
+            let current = read_trimmed(&base.join("memory.current")).ok();
+            if let (Some(max), Some(current)) = (max, current)
+                && let (Ok(max), Ok(current)) = (max.parse::<u64>(), current.parse::<u64>())
+            {
+                // "max" (no limit) fails to parse and leaves the machine's figures in charge.
+                r.cgroup = Some((current, max));
+            }
+        }
+    }
+
+    fn sample_cpu(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
+        let stat = self.procfs.join("stat");
+        match read_trimmed(&stat) {
+            Ok(text) => match parse_stat(&text) {
+                Some((total, idle)) => {
+                    if let Some((pt, pi)) = self.prev_cpu
+                        && total > pt
+                    {
+                        let busy = (total - pt).saturating_sub(idle.saturating_sub(pi));
+                        r.cpu_percent = Some(100.0 * busy as f32 / (total - pt) as f32);
+                    }
+                    self.prev_cpu = Some((total, idle));
+                }
+                None => self.warn(warnings, stat, "no 'cpu' line".into()),
+            },
+            Err(problem) => self.warn(warnings, stat, problem),
+        }
+    }
+
+    fn sample_gpu(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
+        for rel in GPU_LOAD_PATHS {
+            let path = self.sysfs.join(rel);
+            if !path.exists() {
+                continue;
+            }
+            match read_trimmed(&path).map(|t| (t.parse::<u32>(), t)) {
+                Ok((Ok(v), _)) if v <= 1000 => r.gpu_percent = Some(v as f32 / 10.0),
+                Ok((_, text)) => self.warn(
+                    warnings,
+                    path,
+                    format!("not a 0-1000 load: {:?}", truncate(&text)),
+                ),
+                Err(problem) => self.warn(warnings, path, problem),
+            }
+            return;
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kernel_formats() {
+        let m = parse_meminfo(
+            "MemTotal:        4000000 kB\nMemFree: 1 kB\nMemAvailable:    1000000 kB\nSwapTotal: 2000000 kB\nSwapFree: 1500000 kB\n",
+        )
+        .unwrap();
+        assert_eq!(m.used_percent(), Some(75.0));
+        assert_eq!(m.swap_used_percent(), Some(25.0));
+        assert!(parse_meminfo("garbage").is_none());
+        assert_eq!(
+            parse_stat("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4"),
+            Some((1000, 850))
+        );
+        assert!(parse_stat("intr 1 2 3").is_none());
+        assert_eq!(
+            parse_psi_some_avg10(
+                "some avg10=1.50 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0"
+            ),
+            Some(1.5)
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("GPU-therm", "GPU-therm"));
+        assert!(glob_match("*-therm", "CPU-therm"));
+        assert!(glob_match("thermal_zone?", "thermal_zone3"));
+        assert!(!glob_match("GPU*", "CPU-therm"));
+    }
+}

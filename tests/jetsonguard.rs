@@ -1,0 +1,482 @@
+//! jetsonguard in real pipelines with real files in fake sysfs/procfs trees that the tests
+//! rewrite while the stream runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gsttrtpose::plugin_register_static().unwrap();
+    });
+}
+
+/// A board made of files: two thermal zones, meminfo, stat, PSI and Jetson GPU load.
+struct FakeBoard {
+    dir: tempfile::TempDir,
+}
+
+impl FakeBoard {
+    fn new() -> Self {
+        let b = FakeBoard {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for (i, name, milli) in [(0, "CPU-therm", 45000), (1, "GPU-therm", 43000)] {
+            let z = b.sys().join(format!("class/thermal/thermal_zone{i}"));
+            std::fs::create_dir_all(&z).unwrap();
+            std::fs::write(z.join("type"), format!("{name}\n")).unwrap();
+            std::fs::write(z.join("temp"), format!("{milli}\n")).unwrap();
+        }
+        std::fs::create_dir_all(b.proc().join("pressure")).unwrap();
+        b.write_proc(
+            "meminfo",
+            "MemTotal:        4194304 kB\nMemFree:          100000 kB\nMemAvailable:    2097152 kB\nSwapTotal:       1048576 kB\nSwapFree:         786432 kB\n",
+        );
+        b.write_proc("stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
+        b.write_proc(
+            "pressure/memory",
+            "some avg10=2.50 avg60=1.00 avg300=0.50 total=10\n",
+        );
+        std::fs::create_dir_all(b.sys().join("devices/gpu.0")).unwrap();
+        std::fs::write(b.sys().join("devices/gpu.0/load"), "500\n").unwrap();
+        b
+    }
+
+    fn sys(&self) -> PathBuf {
+        self.dir.path().join("sys")
+    }
+
+    fn proc(&self) -> PathBuf {
+        self.dir.path().join("proc")
+    }
+
+    /// Replaces a file atomically, as the kernel's files never show half-written values.
+    fn write(path: &Path, text: &str) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, path).unwrap();
+    }
+
+    fn write_proc(&self, rel: &str, text: &str) {
+        Self::write(&self.proc().join(rel), text);
+    }
+
+    fn temp_path(&self, zone: usize) -> PathBuf {
+        self.sys()
+            .join(format!("class/thermal/thermal_zone{zone}/temp"))
+    }
+
+    fn set_temp(&self, zone: usize, celsius: f32) {
+        Self::write(
+            &self.temp_path(zone),
+            &format!("{}\n", (celsius * 1000.0) as i64),
+        );
+    }
+
+    fn props(&self) -> String {
+        format!(
+            "sysfs-root=\"{}\" procfs-root=\"{}\"",
+            self.sys().display(),
+            self.proc().display()
+        )
+    }
+}
+
+fn guard_element(board: &FakeBoard, extra: &[(&str, &str)]) -> gst::Element {
+    init();
+    let (sys, proc) = (board.sys(), board.proc());
+    let mut b = gst::ElementFactory::make("jetsonguard")
+        .property("sysfs-root", sys.to_str().unwrap())
+        .property("procfs-root", proc.to_str().unwrap());
+    for (k, v) in extra {
+        b = b.property_from_str(k, v);
+    }
+    b.build().unwrap()
+}
+
+fn frame(i: u64) -> gst::Buffer {
+    let mut b = gst::Buffer::with_size(16).unwrap();
+    b.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_nseconds(i * 1_000_000_000 / 30));
+    b
+}
+
+fn messages(bus: &gst::Bus, name: &str) -> Vec<gst::Structure> {
+    std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| {
+            m.structure()
+                .filter(|s| s.name() == name)
+                .map(|s| s.to_owned())
+        })
+        .collect()
+}
+
+fn warnings(bus: &gst::Bus) -> Vec<String> {
+    std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn drop_mode_throttles_with_hysteresis() {
+    let board = FakeBoard::new();
+    let e = guard_element(
+        &board,
+        &[
+            ("poll-interval", "0"),
+            ("throttle-fps", "10"),
+            ("report-interval", "0"),
+        ],
+    );
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let mut next = 0u64;
+    let mut phase = |h: &mut gst_check::Harness, temp: f32| -> Vec<u64> {
+        board.set_temp(0, temp);
+        let mut out = Vec::new();
+        for _ in 0..30 {
+            h.push(frame(next)).unwrap();
+            next += 1;
+            while let Some(b) = h.try_pull() {
+                out.push(b.pts().unwrap().nseconds() * 30 / 1_000_000_000);
+            }
+        }
+        out
+    };
+    let cool = phase(&mut h, 50.0);
+    assert_eq!(cool.len(), 30, "below the limit everything passes");
+    let hot = phase(&mut h, 80.0);
+    assert_eq!(hot.len(), 10, "30 fps throttled to 10 fps: {hot:?}");
+    assert!(
+        hot.windows(2).all(|w| w[1] - w[0] == 3),
+        "dropped evenly: {hot:?}"
+    );
+    assert_eq!(e.property::<String>("state"), "throttled");
+    // Under the limit but above the resume level (70 °C): still throttled.
+    let warm = phase(&mut h, 72.0);
+    assert_eq!(warm.len(), 10, "hysteresis keeps throttling at 72 °C");
+    let recovered = phase(&mut h, 65.0);
+    assert_eq!(
+        recovered.len(),
+        30,
+        "below the resume level everything passes again"
+    );
+    let states: Vec<(String, String)> = messages(&bus, "jetsonguard-state")
+        .iter()
+        .map(|s| {
+            (
+                s.get::<String>("new-state").unwrap(),
+                s.get::<String>("reason").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(states[0].0, "throttled");
+    assert!(states[0].1.contains("temperature 80.0"), "{}", states[0].1);
+    assert_eq!(states[1].0, "normal");
+}
+
+#[test]
+fn throttle_factor_follows_the_input_rate_and_asks_upstream_to_slow_down() {
+    let board = FakeBoard::new();
+    board.set_temp(1, 90.0);
+    let e = guard_element(
+        &board,
+        &[
+            ("poll-interval", "0"),
+            ("throttle-factor", "0.25"),
+            ("report-interval", "0"),
+        ],
+    );
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let mut passed = 0;
+    for i in 0..40 {
+        h.push(frame(i)).unwrap();
+        while h.try_pull().is_some() {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 10, "a quarter of 40 frames");
+    // A throttle QoS event went upstream when throttling started.
+    let qos = std::iter::from_fn(|| h.try_pull_upstream_event())
+        .find(|e| e.type_() == gst::EventType::Qos)
+        .expect("QoS event upstream");
+    let gst::EventView::Qos(q) = qos.view() else {
+        unreachable!()
+    };
+    let (ty, _, diff, _) = q.get();
+    assert_eq!(ty, gst::QOSType::Throttle);
+    assert_eq!(diff, 4 * 33_333_333);
+}
+
+fn pipeline_with_appsrc(
+    board: &FakeBoard,
+    extra: &str,
+) -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
+    init();
+    let p = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=4,height=4,framerate=30/1 ! jetsonguard name=guard {} {extra} ! appsink name=sink sync=false",
+        board.props()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    (p, src, sink)
+}
+
+#[test]
+fn pause_mode_blocks_while_hot_and_loses_nothing() {
+    let board = FakeBoard::new();
+    board.set_temp(0, 85.0);
+    let (p, src, sink) = pipeline_with_appsrc(&board, "mode=pause poll-interval=20");
+    p.set_state(gst::State::Playing).unwrap();
+    for i in 0..6 {
+        src.push_buffer(frame(i)).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    // Hot: nothing comes out.
+    assert!(
+        sink.try_pull_preroll(gst::ClockTime::from_mseconds(400))
+            .is_none()
+    );
+    assert_eq!(
+        p.by_name("guard").unwrap().property::<String>("state"),
+        "paused"
+    );
+    // Cooling below the resume level releases every frame, in order.
+    board.set_temp(0, 60.0);
+    let mut pts = Vec::new();
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(5)) {
+        pts.push(s.buffer().unwrap().pts().unwrap());
+    }
+    assert_eq!(
+        pts,
+        (0..6).map(|i| frame(i).pts().unwrap()).collect::<Vec<_>>()
+    );
+    let bus = p.bus().unwrap();
+    let summary = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Element],
+        )
+        .into_iter()
+        .chain(std::iter::from_fn(|| bus.pop()))
+        .filter_map(|m| m.structure().map(|s| s.to_owned()))
+        .find(|s| s.name() == "jetsonguard-summary")
+        .expect("summary at EOS");
+    assert_eq!(summary.get::<u64>("frames-out").unwrap(), 6);
+    assert_eq!(summary.get::<u64>("frames-dropped").unwrap(), 0);
+    assert!(summary.get::<f64>("paused-seconds").unwrap() >= 0.3);
+    assert_eq!(summary.get::<f64>("max-temperature").unwrap(), 85.0);
+    p.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
+    let board = FakeBoard::new();
+    board.set_temp(0, 99.0);
+    init();
+    let p = gst::parse::launch(&format!(
+        "videotestsrc ! video/x-raw,width=32,height=24,framerate=30/1 ! jetsonguard {} mode=pause poll-interval=100 ! fakesink",
+        board.props()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let _ = p.set_state(gst::State::Playing);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert!(
+        p.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+            .is_ok()
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "flushing seek took {:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    p.set_state(gst::State::Null).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "stopping took {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn stats_messages_carry_the_sensor_numbers() {
+    let board = FakeBoard::new();
+    let e = guard_element(
+        &board,
+        &[("poll-interval", "0"), ("report-interval", "0.000001")],
+    );
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    h.push(frame(0)).unwrap();
+    // 1000 more jiffies, 400 of them idle: 60 % load.
+    board.write_proc("stat", "cpu  400 0 400 1200 0 0 0 0 0 0\n");
+    std::thread::sleep(Duration::from_millis(2));
+    h.push(frame(1)).unwrap();
+    let stats = messages(&bus, "jetsonguard-stats");
+    let s = stats.last().expect("stats message");
+    assert_eq!(s.get::<f64>("temperature").unwrap(), 45.0);
+    let zones: Vec<String> = s
+        .get::<gst::Array>("zone-names")
+        .unwrap()
+        .iter()
+        .map(|v| v.get::<String>().unwrap())
+        .collect();
+    assert_eq!(zones, ["CPU-therm", "GPU-therm"]);
+    let temps: Vec<f64> = s
+        .get::<gst::Array>("zone-temperatures")
+        .unwrap()
+        .iter()
+        .map(|v| v.get::<f64>().unwrap())
+        .collect();
+    assert_eq!(temps, [45.0, 43.0]);
+    assert_eq!(s.get::<f64>("memory-percent").unwrap(), 50.0);
+    assert_eq!(s.get::<f64>("memory-total-gb").unwrap(), 4.0);
+    assert_eq!(s.get::<f64>("memory-used-gb").unwrap(), 2.0);
+    assert_eq!(s.get::<f64>("swap-percent").unwrap(), 25.0);
+    assert_eq!(s.get::<f64>("swap-total-gb").unwrap(), 1.0);
+    assert_eq!(s.get::<f64>("memory-pressure").unwrap(), 2.5);
+    assert_eq!(s.get::<f64>("gpu-percent").unwrap(), 50.0);
+    assert_eq!(s.get::<f64>("cpu-percent").unwrap(), 60.0);
+    assert_eq!(s.get::<String>("state").unwrap(), "normal");
+    assert_eq!(s.get::<u64>("frames-in").unwrap(), 2);
+    assert_eq!(s.get::<u64>("frames-out").unwrap(), 2);
+}
+
+#[test]
+fn missing_and_garbage_sensors_warn_once_and_never_throttle() {
+    let board = FakeBoard::new();
+    FakeBoard::write(&board.temp_path(1), "garbage\n");
+    std::fs::remove_file(board.proc().join("meminfo")).unwrap();
+    let e = guard_element(
+        &board,
+        &[
+            ("poll-interval", "0"),
+            ("report-interval", "0"),
+            ("thermal-zones", "GPU-therm"),
+            ("temp-limit", "10"),
+        ],
+    );
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    for i in 0..20 {
+        h.push(frame(i)).unwrap();
+        assert!(h.try_pull().is_some(), "frame {i} passes");
+    }
+    let w = warnings(&bus);
+    assert_eq!(w.len(), 2, "one warning per broken file: {w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("thermal_zone1/temp") && w.contains("garbage")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("meminfo") && w.contains("missing")),
+        "{w:?}"
+    );
+    assert_eq!(
+        e.property::<String>("state"),
+        "normal",
+        "unknown is not over the limit"
+    );
+    // The sensor comes back hot mid-stream: now it counts.
+    board.set_temp(1, 50.0);
+    h.push(frame(20)).unwrap();
+    assert_eq!(e.property::<String>("state"), "throttled");
+}
+
+#[test]
+fn memory_pressure_trims_the_heap_and_tells_the_app() {
+    let board = FakeBoard::new();
+    board.write_proc(
+        "meminfo",
+        "MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+    );
+    let e = guard_element(&board, &[("poll-interval", "0"), ("report-interval", "0")]);
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    h.push(frame(0)).unwrap();
+    h.push(frame(1)).unwrap();
+    let pressure = messages(&bus, "memory-pressure");
+    assert_eq!(pressure.len(), 1, "posted once on entering the state");
+    assert_eq!(pressure[0].get::<f64>("memory-percent").unwrap(), 95.0);
+    assert!(pressure[0].has_field("heap-trimmed"));
+    assert_eq!(e.property::<String>("state"), "throttled");
+}
+
+#[test]
+fn file_sources_report_progress_eta_and_a_summary() {
+    let board = FakeBoard::new();
+    init();
+    let video =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/media/vtest_walk_10s.webm");
+    assert!(video.exists(), "{} missing", video.display());
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! matroskademux ! vp8dec ! jetsonguard {} poll-interval=0 report-interval=0.05 print-stats=true ! fakesink",
+        video.display(),
+        board.props()
+    ))
+    .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut stats = Vec::new();
+    let mut summary = None;
+    while let Some(m) = bus.timed_pop(gst::ClockTime::from_seconds(30)) {
+        match m.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+        if let Some(s) = m.structure() {
+            match s.name().as_str() {
+                "jetsonguard-stats" => stats.push(s.to_owned()),
+                "jetsonguard-summary" => summary = Some(s.to_owned()),
+                _ => {}
+            }
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let last = stats.last().expect("stats");
+    assert_eq!(last.get::<u64>("frames-total").unwrap(), 100);
+    assert!((last.get::<f64>("progress-percent").unwrap() - 99.0).abs() < 1.01);
+    assert!(last.get::<f64>("eta-seconds").unwrap() >= 0.0);
+    assert_eq!(last.get::<u64>("frames-done").unwrap(), 100);
+    let summary = summary.expect("summary at EOS");
+    assert_eq!(summary.get::<u64>("frames-in").unwrap(), 100);
+    assert_eq!(summary.get::<u64>("frames-out").unwrap(), 100);
+    assert_eq!(summary.get::<f64>("max-temperature").unwrap(), 45.0);
+}
