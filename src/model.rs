@@ -581,6 +581,17 @@ impl PoseEstimator {
         Ok(())
     }
 
+    /// The first output of the last run holding NaN or infinite values: its name and how many.
+    pub fn non_finite_output(&self) -> Option<(&str, usize)> {
+        self.outputs
+            .iter()
+            .zip(self.engine.outputs())
+            .find_map(|(o, spec)| {
+                let n = o.data.iter().filter(|v| !v.is_finite()).count();
+                (n > 0).then_some((spec.name.as_str(), n))
+            })
+    }
+
     /// Runs the engine alone on a prepared input (benchmarks).
     pub fn run_engine(
         &mut self,

@@ -480,3 +480,30 @@ fn file_sources_report_progress_eta_and_a_summary() {
     assert_eq!(summary.get::<u64>("frames-out").unwrap(), 100);
     assert_eq!(summary.get::<f64>("max-temperature").unwrap(), 45.0);
 }
+
+#[test]
+fn a_sensor_that_vanishes_mid_stream_warns_once_and_releases_the_throttle() {
+    let board = FakeBoard::new();
+    board.set_temp(0, 90.0);
+    let e = guard_element(&board, &[("poll-interval", "0"), ("report-interval", "0")]);
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    h.push(frame(0)).unwrap();
+    assert_eq!(e.property::<String>("state"), "throttled");
+    std::fs::remove_file(board.temp_path(0)).unwrap();
+    for i in 1..10 {
+        h.push(frame(i)).unwrap();
+    }
+    // The hot zone is gone; the other one (43 °C) is all that is known now.
+    assert_eq!(e.property::<String>("state"), "normal");
+    let w = warnings(&bus);
+    assert_eq!(
+        w.iter()
+            .filter(|w| w.contains("thermal_zone0/temp"))
+            .count(),
+        1,
+        "{w:?}"
+    );
+}

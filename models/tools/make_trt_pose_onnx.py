@@ -201,6 +201,34 @@ def constant(args):
     return model
 
 
+def broken(args):
+    """Models that must be refused or warned about: `nan` (outputs NaN/Inf: a division by
+    zero), `notimage` (a [1, 10] vector input), `badrank` (rank-3 cmap/paf outputs)."""
+    g = Graph(0)
+    image = "input"
+    in_shape = [1, 10] if args.flavor == "notimage" else [1, 3, 224, 224]
+    # A scalar zero that depends on the input, so outputs keep their declared rank.
+    zero = g.op("Mul", [g.op("ReduceSum", [image], keepdims=0), g.const(np.zeros(()))])
+    shapes = {"cmap": [1, 18, 56, 56], "paf": [1, 42, 56, 56]}
+    if args.flavor == "badrank":
+        shapes = {"cmap": [1, 18, 56], "paf": [1, 42, 56]}
+    outs = []
+    for name, shape in shapes.items():
+        value = g.op("Add", [g.const(np.full(shape, 0.5, np.float32)), zero])
+        if args.flavor == "nan":
+            # 0/0 = NaN in cmap, x/0 = Inf in paf.
+            num = zero if name == "cmap" else value
+            value = g.op("Div", [num, g.const(np.zeros(shape, np.float32))])
+        g.nodes.append(helper.make_node("Identity", [value], [name]))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    graph = helper.make_graph(g.nodes, "broken", [helper.make_tensor_value_info(image, TensorProto.FLOAT, in_shape)],
+                              outs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="kind", required=True)
@@ -211,11 +239,19 @@ def main():
     r.add_argument("--paf-std", type=float, default=0.05)
     c = sub.add_parser("constant", help="outputs equal to a parse vector's maps")
     c.add_argument("vector", help="a parse vector's NAME.json")
+    b = sub.add_parser("broken", help="models the element must refuse or warn about")
+    b.add_argument("flavor", choices=["nan", "notimage", "badrank"])
+    b.add_argument("-o", "--output", required=True)
     for p in (r, c):
         p.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw")
         p.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
-    model = resnet18(args) if args.kind == "resnet18" else constant(args)
+    if args.kind == "resnet18":
+        model = resnet18(args)
+    elif args.kind == "constant":
+        model = constant(args)
+    else:
+        model = broken(args)
     onnx.save(model, args.output)
     print(f"wrote {args.output}")
 

@@ -125,7 +125,8 @@ fn read_trimmed(path: &Path) -> Result<String, String> {
         })
 }
 
-fn parse_meminfo(text: &str) -> Option<Memory> {
+/// MemTotal/MemAvailable/Swap* from `/proc/meminfo` text.
+pub fn parse_meminfo(text: &str) -> Option<Memory> {
     let field = |name: &str| -> Option<u64> {
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(':'))
@@ -141,7 +142,7 @@ fn parse_meminfo(text: &str) -> Option<Memory> {
 }
 
 /// `(total, idle)` jiffies from the first line of `/proc/stat`.
-fn parse_stat(text: &str) -> Option<(u64, u64)> {
+pub fn parse_stat(text: &str) -> Option<(u64, u64)> {
     let line = text.lines().next()?;
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {
@@ -152,12 +153,17 @@ fn parse_stat(text: &str) -> Option<(u64, u64)> {
         return None;
     }
     // idle + iowait count as idle; guest time is already inside user time.
-    let idle = values[3] + values.get(4).copied().unwrap_or(0);
-    let total: u64 = values.iter().take(8).sum();
+    // Saturating: a corrupt file must not overflow.
+    let idle = values[3].saturating_add(values.get(4).copied().unwrap_or(0));
+    let total = values
+        .iter()
+        .take(8)
+        .fold(0u64, |a, &v| a.saturating_add(v));
     Some((total, idle))
 }
 
-fn parse_psi_some_avg10(text: &str) -> Option<f32> {
+/// `some avg10` of a PSI file.
+pub fn parse_psi_some_avg10(text: &str) -> Option<f32> {
     let line = text.lines().find(|l| l.starts_with("some "))?;
     line.split_whitespace()
         .find_map(|f| f.strip_prefix("avg10="))?
@@ -235,22 +241,9 @@ impl Sampler {
             }
             let temp_path = zone.join("temp");
             match read_trimmed(&temp_path) {
-                Ok(text) => match text.parse::<i64>() {
-                    // Millidegrees; below -50 °C or above 200 °C is a broken sensor.
-                    Ok(milli) if (-50_000..=200_000).contains(&milli) => {
-                        r.zones.push(ZoneReading {
-                            name,
-                            celsius: milli as f32 / 1000.0,
-                        });
-                    }
-                    Ok(milli) => {
-                        self.warn(warnings, temp_path, format!("implausible value {milli}"))
-                    }
-                    Err(_) => self.warn(
-                        warnings,
-                        temp_path,
-                        format!("not a millidegree number: {:?}", truncate(&text)),
-                    ),
+                Ok(text) => match parse_millidegrees(&text) {
+                    Ok(celsius) => r.zones.push(ZoneReading { name, celsius }),
+                    Err(problem) => self.warn(warnings, temp_path, problem),
                 },
                 Err(problem) => self.warn(warnings, temp_path, problem),
             }
@@ -333,6 +326,19 @@ impl Sampler {
     }
 }
 
+/// A thermal zone's `temp` (millidegrees) in °C; rejects garbage and implausible values.
+pub fn parse_millidegrees(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<i64>() {
+        // Below -50 °C or above 200 °C is a broken sensor.
+        Ok(milli) if (-50_000..=200_000).contains(&milli) => Ok(milli as f32 / 1000.0),
+        Ok(milli) => Err(format!("implausible value {milli}")),
+        Err(_) => Err(format!(
+            "not a millidegree number: {:?}",
+            truncate(text.trim())
+        )),
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -355,6 +361,8 @@ mod tests {
             Some((1000, 850))
         );
         assert!(parse_stat("intr 1 2 3").is_none());
+        let huge = format!("cpu {} {} 0 {} 1", u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(parse_stat(&huge), Some((u64::MAX, u64::MAX)));
         assert_eq!(
             parse_psi_some_avg10(
                 "some avg10=1.50 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0"

@@ -89,8 +89,8 @@ struct State {
     latency: gst::ClockTime,
     json: Option<std::io::BufWriter<std::fs::File>>,
     json_path: Option<PathBuf>,
-    interval: u64,
-    post_messages: bool,
+    model_path: PathBuf,
+    warned_non_finite: bool,
 }
 
 #[derive(Default)]
@@ -292,18 +292,10 @@ impl ObjectImpl for TrtPoseInfer {
             "min-person-score" => s.min_person_score = value.get().expect("type checked"),
             "min-keypoint-score" => s.min_keypoint_score = value.get().expect("type checked"),
             "max-people" => s.max_people = value.get().expect("type checked upstream"),
-            "interval" => {
-                s.interval = value.get().expect("type checked upstream");
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.interval = s.interval as u64;
-                }
-            }
-            "post-messages" => {
-                s.post_messages = value.get().expect("type checked upstream");
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.post_messages = s.post_messages;
-                }
-            }
+            // Read by the streaming thread at each buffer; the state lock is never taken here,
+            // so a bus sync handler may set properties while the element posts.
+            "interval" => s.interval = value.get().expect("type checked upstream"),
+            "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             "json-output" => s.json_output = path_property(value),
             other => unimplemented!("property {other}"),
         }
@@ -495,15 +487,20 @@ impl TrtPoseInfer {
             latency: gst::ClockTime::ZERO,
             json,
             json_path: s.json_output.clone(),
-            interval: s.interval.max(1) as u64,
-            post_messages: s.post_messages,
+            model_path: model.clone(),
+            warned_non_finite: false,
         })
     }
 
     /// Runs inference on `buf` if due; returns whether the people are carried over.
-    fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<bool, gst::FlowError> {
+    fn infer(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        interval: u64,
+    ) -> Result<bool, gst::FlowError> {
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let due = state.frames.is_multiple_of(state.interval) || !state.has_result;
+        let due = state.frames.is_multiple_of(interval) || !state.has_result;
         state.frames += 1;
         if !due {
             return Ok(true);
@@ -545,6 +542,24 @@ impl TrtPoseInfer {
             return Err(gst::FlowError::Error);
         }
         let elapsed = start.elapsed();
+        // A model producing NaN/Inf (bad export, fp16 overflow) loses keypoints silently
+        // otherwise: say so once per stream.
+        if !state.warned_non_finite
+            && let Some((output, count)) = state.estimator.non_finite_output()
+        {
+            state.warned_non_finite = true;
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Decode,
+                (
+                    "Model {} produced {} NaN/Inf values in output '{}' (frame {}); affected keypoints are dropped",
+                    state.model_path.display(),
+                    count,
+                    output,
+                    state.frames - 1
+                )
+            );
+        }
         state.has_result = true;
         state.inferences += 1;
         state.inference_total += elapsed;
@@ -565,12 +580,18 @@ impl TrtPoseInfer {
         Ok(false)
     }
 
-    fn publish(&self, state: &mut State, buf: &mut gst::BufferRef, reused: bool) {
+    fn publish(
+        &self,
+        state: &mut State,
+        buf: &mut gst::BufferRef,
+        reused: bool,
+        post_messages: bool,
+    ) {
         let info = state.info.as_ref().expect("negotiated");
         let (w, h) = (info.width(), info.height());
         meta::attach(buf, &state.people, &state.topology, reused, w, h);
         let frame_no = state.frames - 1;
-        if state.post_messages {
+        if post_messages {
             let people = gst::List::new(
                 state
                     .people
@@ -679,13 +700,17 @@ impl BaseTransformImpl for TrtPoseInfer {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (interval, post_messages) = {
+            let s = self.settings.lock().unwrap();
+            (s.interval.max(1) as u64, s.post_messages)
+        };
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
             return Err(gst::FlowError::NotNegotiated);
         };
-        let reused = self.infer(state, buf)?;
-        self.publish(state, buf, reused);
+        let reused = self.infer(state, buf, interval)?;
+        self.publish(state, buf, reused, post_messages);
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -1,0 +1,78 @@
+//! Long run: see benches/soak.sh.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use gst::prelude::*;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let frames: u64 = args[1].parse().unwrap();
+    let model = &args[2];
+    gst::init().unwrap();
+    gsttrtpose::plugin_register_static().unwrap();
+    let p = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 ! \
+         jetsonguard report-interval=0 ! trtposeinfer model=\"{model}\" post-messages=false ! poseoverlay ! fakesink name=sink sync=false"
+    )).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    p.by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let start = Instant::now();
+    let (mut last_n, mut last_t, mut first_rss) = (0u64, Instant::now(), None);
+    loop {
+        if let Some(m) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(200),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) {
+            if let gst::MessageView::Error(e) = m.view() {
+                panic!("{}", e.error());
+            }
+            break;
+        }
+        let n = count.load(Ordering::Relaxed);
+        if n / 1000 > last_n / 1000 {
+            let fps = (n - last_n) as f64 / last_t.elapsed().as_secs_f64();
+            let rss = rss_kb();
+            first_rss.get_or_insert(rss);
+            println!(
+                "frames {n:6}  {fps:6.1} FPS  RSS {:.1} MB",
+                rss as f64 / 1024.0
+            );
+            (last_n, last_t) = (n, Instant::now());
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let n = count.load(Ordering::Relaxed);
+    let (first, end) = (first_rss.unwrap_or(0), rss_kb());
+    println!(
+        "done: {n}/{frames} frames reached the sink ({} lost) in {:.0} s, {:.1} FPS",
+        frames - n,
+        start.elapsed().as_secs_f64(),
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+    println!(
+        "RSS at 1000 frames {:.1} MB, at the end {:.1} MB, drift {:+.2} %",
+        first as f64 / 1024.0,
+        end as f64 / 1024.0,
+        100.0 * (end as f64 - first as f64) / first.max(1) as f64
+    );
+}
