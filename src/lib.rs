@@ -7,6 +7,7 @@
 //! The GStreamer-free logic lives in [`pose`], [`draw`], [`preprocess`], [`model`] and
 //! [`engine`]; the elements are thin wrappers.
 
+pub mod convert;
 pub mod draw;
 pub mod engine;
 pub mod guard;

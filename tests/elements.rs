@@ -832,6 +832,14 @@ fn unavailable_gpu_backends_fall_back_to_cpu_with_a_warning() {
                 .any(|w| w.contains(&format!("{backend} backend unavailable"))),
             "{backend}: {warnings:?}"
         );
+        if backend == "tensorrt" {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("TensorRT library not found")),
+                "{warnings:?}"
+            );
+        }
     }
     init();
     let e = gst::ElementFactory::make("trtposeinfer")

@@ -133,6 +133,8 @@ pub struct EngineOptions {
     /// Folder for TensorRT engine caches; `None` disables caching.
     pub engine_cache: Option<PathBuf>,
     pub fp16: bool,
+    /// TensorRT builder workspace in MB; `None` = TensorRT's default.
+    pub workspace_mb: Option<u32>,
 }
 
 impl Default for EngineOptions {
@@ -144,6 +146,7 @@ impl Default for EngineOptions {
             gpu_mem_limit: 0,
             engine_cache: None,
             fp16: false,
+            workspace_mb: None,
         }
     }
 }

@@ -157,9 +157,20 @@ impl OrtEngine {
         options: &EngineOptions,
         skipped: &mut Vec<(Backend, String)>,
     ) -> Result<Self, EngineError> {
+        Self::load_chain(runtime, model, options, options.backend.chain(), skipped)
+    }
+
+    /// Like [`OrtEngine::load`] with an explicit backend order.
+    pub fn load_chain(
+        runtime: &OrtRuntime,
+        model: &Path,
+        options: &EngineOptions,
+        chain: &[Backend],
+        skipped: &mut Vec<(Backend, String)>,
+    ) -> Result<Self, EngineError> {
         check_model_file(model)?;
         let mut last_err = None;
-        for &backend in options.backend.chain() {
+        for &backend in chain {
             match Self::load_on(runtime, model, options, backend) {
                 Ok(engine) => return Ok(engine),
                 Err(EngineError::BackendUnavailable { backend, reason }) => {
@@ -211,6 +222,9 @@ impl OrtEngine {
                 let mut trt = ep::TensorRT::default()
                     .with_device_id(options.device_id)
                     .with_fp16(options.fp16);
+                if let Some(mb) = options.workspace_mb {
+                    trt = trt.with_max_workspace_size(mb as usize * 1024 * 1024);
+                }
                 if let Some(dir) = &options.engine_cache {
                     trt = trt
                         .with_engine_cache(true)

@@ -10,7 +10,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::{Backend, ModelFamily, ResizeMode};
-use crate::engine::{BackendRequest, EngineOptions, OrtEngine, OrtRuntime};
+use crate::engine::{Backend as Backend_, BackendRequest, EngineOptions, OrtEngine, OrtRuntime};
 use crate::meta;
 use crate::model::{DecodeSettings, EstimatorConfig, FamilyRequest, PoseEstimator};
 use crate::pose::trt_parse::ParseParams;
@@ -51,6 +51,7 @@ struct Settings {
     interval: u32,
     post_messages: bool,
     json_output: Option<PathBuf>,
+    engine_cache: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -71,6 +72,7 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             post_messages: DEFAULT_POST_MESSAGES,
             json_output: None,
+            engine_cache: None,
         }
     }
 }
@@ -256,6 +258,11 @@ impl ObjectImpl for TrtPoseInfer {
                     .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("engine-cache")
+                    .nick("Engine cache")
+                    .blurb("Folder for TensorRT engines: built and cached there on first use, reused after; trtposeconvert writes here too. A cached engine whose sidecar does not match this GPU, TensorRT or model is skipped with a warning")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("json-output")
                     .nick("JSON output")
                     .blurb("Write one JSON object per frame (JSON Lines) to this file; empty = off")
@@ -297,6 +304,7 @@ impl ObjectImpl for TrtPoseInfer {
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             "json-output" => s.json_output = path_property(value),
+            "engine-cache" => s.engine_cache = path_property(value),
             other => unimplemented!("property {other}"),
         }
         gst::debug!(CAT, imp = self, "set {} to {:?}", pspec.name(), value);
@@ -327,6 +335,7 @@ impl ObjectImpl for TrtPoseInfer {
             "interval" => s.interval.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "json-output" => path(&s.json_output).to_value(),
+            "engine-cache" => path(&s.engine_cache).to_value(),
             other => unimplemented!("property {other}"),
         }
     }
@@ -371,6 +380,49 @@ impl ElementImpl for TrtPoseInfer {
     }
 }
 
+/// Why TensorRT must not be tried for `model`, if it must not: no library, or a cached engine
+/// built for another GPU, TensorRT version or source model.
+fn tensorrt_blocker(
+    backend: Backend_,
+    model: &std::path::Path,
+    cache: Option<&std::path::Path>,
+) -> Option<String> {
+    if backend != Backend_::TensorRt {
+        return None;
+    }
+    let Some(trt) = crate::convert::find_tensorrt() else {
+        return Some("TensorRT library not found (libnvinfer.so.11/.10/.8)".into());
+    };
+    let stem = model.file_stem()?.to_string_lossy().into_owned();
+    let sha = crate::convert::sha256_file(model).ok()?;
+    let gpu = crate::convert::find_gpus(std::path::Path::new("/proc"))
+        .into_iter()
+        .next();
+    let target = crate::convert::Target {
+        tensorrt_version: Some(trt.version),
+        gpu_name: gpu.as_ref().map(|g| g.name.clone()),
+        compute_capability: gpu.and_then(|g| g.compute_capability),
+    };
+    for entry in std::fs::read_dir(cache?).ok()?.flatten() {
+        let p = entry.path();
+        let name = p.file_name()?.to_string_lossy().into_owned();
+        if !(name.starts_with(&format!("{stem}_b")) && name.ends_with(".engine")) {
+            continue;
+        }
+        if let Ok(sidecar) = crate::convert::Sidecar::load(&p) {
+            let why = crate::convert::mismatches(&sidecar, &target, &sha);
+            if !why.is_empty() {
+                return Some(format!(
+                    "cached engine {} does not fit: {}",
+                    p.display(),
+                    why.join("; ")
+                ));
+            }
+        }
+    }
+    None
+}
+
 impl TrtPoseInfer {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
         let Some(model) = s.model.clone() else {
@@ -412,10 +464,26 @@ impl TrtPoseInfer {
                 Backend::TensorRt => BackendRequest::TensorRt,
             },
             threads: s.threads as usize,
+            engine_cache: s.engine_cache.clone(),
             ..Default::default()
         };
         let mut skipped = Vec::new();
-        let engine = OrtEngine::load(runtime, &model, &options, &mut skipped)
+        let chain: Vec<Backend_> = options
+            .backend
+            .chain()
+            .iter()
+            .copied()
+            .filter(
+                |&b| match tensorrt_blocker(b, &model, s.engine_cache.as_deref()) {
+                    Some(reason) => {
+                        skipped.push((b, reason));
+                        false
+                    }
+                    None => true,
+                },
+            )
+            .collect();
+        let engine = OrtEngine::load_chain(runtime, &model, &options, &chain, &mut skipped)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         for (backend, reason) in &skipped {
             let explicit = !matches!(s.backend, Backend::Auto);

@@ -1,0 +1,446 @@
+//! Engine conversion and model management behind `trtposeconvert`: system facts, TensorRT
+//! found at run time, artifact naming, sidecars and their matching, and the memory diagnosis.
+//!
+//! TensorRT is reached through ONNX Runtime's TensorRT execution provider (same engine trait as
+//! every other backend); its library is only probed here, with `dlopen`, to report versions.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::guard::{Memory, Sampler};
+
+/// A TensorRT library found by `dlopen`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorRtLib {
+    pub library: String,
+    pub version: String,
+}
+
+/// Sonames tried, newest first: TensorRT 10/11 (x86, JetPack 6) and 8.5+ (JetPack 5).
+const NVINFER_SONAMES: [&str; 5] = [
+    "libnvinfer.so.11",
+    "libnvinfer.so.10",
+    "libnvinfer.so.8",
+    "libnvinfer.so",
+    "libnvinfer.so.7",
+];
+
+/// Finds TensorRT at run time and reads its version (`getInferLibVersion`).
+pub fn find_tensorrt() -> Option<TensorRtLib> {
+    for name in NVINFER_SONAMES {
+        // SAFETY: loading a shared library runs its initialisers; libnvinfer's are benign.
+        let Ok(lib) = (unsafe { libloading::Library::new(name) }) else {
+            continue;
+        };
+        // SAFETY: `getInferLibVersion` is `int32_t getInferLibVersion()` in every release.
+        let version = unsafe {
+            lib.get::<unsafe extern "C" fn() -> i32>(b"getInferLibVersion\0")
+                .map(|f| f())
+        };
+        let version = match version {
+            // 8.x encodes MAJOR*1000 + MINOR*100 + PATCH; 10+ MAJOR*10000 + MINOR*100 + PATCH.
+            Ok(v) if v >= 10000 => format!("{}.{}.{}", v / 10000, (v / 100) % 100, v % 100),
+            Ok(v) => format!("{}.{}.{}", v / 1000, (v / 100) % 10, v % 100),
+            Err(_) => "unknown".into(),
+        };
+        return Some(TensorRtLib {
+            library: name.to_string(),
+            version,
+        });
+    }
+    None
+}
+
+/// An NVIDIA GPU from the driver's proc files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gpu {
+    pub name: String,
+    pub compute_capability: Option<String>,
+}
+
+/// GPUs listed by the NVIDIA driver under `procfs/driver/nvidia/gpus/*/information`.
+pub fn find_gpus(procfs: &Path) -> Vec<Gpu> {
+    let Ok(dirs) = std::fs::read_dir(procfs.join("driver/nvidia/gpus")) else {
+        return Vec::new();
+    };
+    let mut gpus: Vec<Gpu> = dirs
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("information")).ok())
+        .filter_map(|text| {
+            let model = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Model:"))?
+                .trim()
+                .to_string();
+            Some(Gpu {
+                name: model,
+                compute_capability: None,
+            })
+        })
+        .collect();
+    gpus.sort_by(|a, b| a.name.cmp(&b.name));
+    gpus
+}
+
+/// Jetson boards name themselves in the device tree.
+pub fn jetson_model(procfs: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(procfs.join("device-tree/model")).ok()?;
+    let model = text.trim_end_matches('\0').trim().to_string();
+    model.contains("Jetson").then_some(model)
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    Fp16,
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// Where a conversion ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// A TensorRT engine built by ONNX Runtime's TensorRT provider.
+    TensorRt,
+    /// The CPU fallback: an ONNX Runtime-optimized ONNX model.
+    CpuOptimized,
+}
+
+/// DeepStream-style artifact name: `<model>_b<N>_gpu<id>_<precision>.engine`; the CPU
+/// fallback is `<model>_b<N>_cpu_<precision>.onnx`.
+pub fn artifact_name(
+    model: &Path,
+    batch: u32,
+    gpu_id: u32,
+    precision: Precision,
+    kind: ArtifactKind,
+) -> String {
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    match kind {
+        ArtifactKind::TensorRt => {
+            format!("{stem}_b{batch}_gpu{gpu_id}_{}.engine", precision.name())
+        }
+        ArtifactKind::CpuOptimized => format!("{stem}_b{batch}_cpu_{}.onnx", precision.name()),
+    }
+}
+
+/// What the JSON sidecar next to an artifact records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub kind: ArtifactKind,
+    pub source: String,
+    pub source_sha256: String,
+    pub precision: Precision,
+    pub batch: u32,
+    pub tensorrt_version: Option<String>,
+    pub gpu_name: Option<String>,
+    pub compute_capability: Option<String>,
+    pub onnxruntime_library: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub model_family: String,
+    pub topology: String,
+    /// The path taken and why (e.g. "TensorRT not found: CPU fallback").
+    pub path_taken: String,
+    pub created_unix: u64,
+}
+
+impl Sidecar {
+    pub fn path_for(artifact: &Path) -> PathBuf {
+        let mut p = artifact.as_os_str().to_owned();
+        p.push(".json");
+        PathBuf::from(p)
+    }
+
+    pub fn load(artifact: &Path) -> Result<Sidecar, String> {
+        let path = Self::path_for(artifact);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn save(&self, artifact: &Path) -> Result<(), String> {
+        let path = Self::path_for(artifact);
+        let text = serde_json::to_string_pretty(self).expect("serializable");
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// The machine an artifact would run on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Target {
+    pub tensorrt_version: Option<String>,
+    pub gpu_name: Option<String>,
+    pub compute_capability: Option<String>,
+}
+
+/// Why an artifact cannot be used here; empty = it matches.
+pub fn mismatches(sidecar: &Sidecar, target: &Target, source_sha256: &str) -> Vec<String> {
+    let mut why = Vec::new();
+    if sidecar.source_sha256 != source_sha256 {
+        why.push("the source ONNX changed since the conversion".to_string());
+    }
+    if sidecar.kind == ArtifactKind::TensorRt {
+        match (&sidecar.tensorrt_version, &target.tensorrt_version) {
+            (_, None) => why.push("TensorRT is not installed here".into()),
+            (Some(a), Some(b)) if a != b => {
+                why.push(format!("built with TensorRT {a}, this machine has {b}"))
+            }
+            _ => {}
+        }
+        match (&sidecar.gpu_name, &target.gpu_name) {
+            (Some(a), Some(b)) if a != b => {
+                why.push(format!("built for GPU '{a}', this machine has '{b}'"))
+            }
+            (Some(_), None) => why.push("no NVIDIA GPU found here".into()),
+            _ => {}
+        }
+        if let (Some(a), Some(b)) = (&sidecar.compute_capability, &target.compute_capability)
+            && a != b
+        {
+            why.push(format!("built for compute capability {a}, this GPU is {b}"));
+        }
+    }
+    why
+}
+
+/// Whether a build error is an out-of-memory failure worth retrying smaller.
+pub fn is_out_of_memory(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    [
+        "out of memory",
+        "outofmemory",
+        "oom",
+        "cudaerrormemoryallocation",
+        "insufficient memory",
+        "failed to allocate",
+    ]
+    .iter()
+    .any(|k| e.contains(k))
+}
+
+/// One TensorRT build attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attempt {
+    pub precision: Precision,
+    pub workspace_mb: u32,
+}
+
+/// The retry plan after out-of-memory: the requested build, then half the workspace, then
+/// FP32 (which needs no FP16 tactics); the CPU fallback comes after the plan.
+pub fn retry_plan(precision: Precision, workspace_mb: u32) -> Vec<Attempt> {
+    let mut plan = vec![Attempt {
+        precision,
+        workspace_mb,
+    }];
+    if workspace_mb > 1 {
+        plan.push(Attempt {
+            precision,
+            workspace_mb: workspace_mb / 2,
+        });
+    }
+    if precision != Precision::Fp32 {
+        plan.push(Attempt {
+            precision: Precision::Fp32,
+            workspace_mb: (workspace_mb / 2).max(1),
+        });
+    }
+    plan
+}
+
+/// Memory situation and concrete advice for building engines on this machine.
+pub fn diagnose(memory: Option<Memory>, jetson: Option<&str>, gpu: Option<&Gpu>) -> Vec<String> {
+    let mut out = Vec::new();
+    let gb = |kb: u64| kb as f64 / (1024.0 * 1024.0);
+    let Some(m) = memory else {
+        out.push(
+            "Memory figures are unavailable (no meminfo); cannot advise on workspace size.".into(),
+        );
+        return out;
+    };
+    let avail = gb(m.available_kb);
+    out.push(format!(
+        "RAM: {:.1} GB total, {:.1} GB available; swap: {:.1} GB total, {:.1} GB free.",
+        gb(m.total_kb),
+        avail,
+        gb(m.swap_total_kb),
+        gb(m.swap_free_kb)
+    ));
+    match jetson {
+        Some(model) => {
+            out.push(format!(
+                "{model}: the GPU shares this RAM (unified memory). TensorRT's builder allocates GPU memory with cudaMalloc, which must be resident physical memory: swap cannot back it, so adding swap does not let a larger engine build. It only makes room by pushing other processes' pages out."
+            ));
+            // Builder peak is roughly model weights x a few plus the workspace.
+            let workspace = ((avail * 1024.0) * 0.25).clamp(16.0, 2048.0) as u32;
+            out.push(format!(
+                "Recommended: --workspace {workspace} (a quarter of the available RAM), --fp16 (halves weights and activations), close other GPU users (desktop, browsers) before converting."
+            ));
+            if avail < 1.5 {
+                out.push("With under 1.5 GB available, build the engine on another Jetson with the same JetPack (engines are specific to the TensorRT version and GPU), or run on the CPU path (trtposeinfer backend=cpu) meanwhile.".into());
+            }
+        }
+        None => {
+            out.push(match gpu {
+                Some(g) => format!(
+                    "Discrete GPU '{}': engine builds use its own memory, not RAM; swap is irrelevant to them. Reduce --workspace if the build reports out-of-memory.",
+                    g.name
+                ),
+                None => "No NVIDIA GPU found: TensorRT engines cannot be built here. trtposeconvert will write the CPU fallback (an ONNX Runtime-optimized model) instead.".into(),
+            });
+        }
+    }
+    out
+}
+
+/// Samples memory and temperature for progress lines while a conversion runs.
+pub fn monitor_line(sampler: &mut Sampler, elapsed_s: f64) -> String {
+    let (r, _) = sampler.sample();
+    let mem = r
+        .memory_percent()
+        .map_or("?".into(), |p| format!("{p:.0}%"));
+    let swap = r
+        .memory
+        .and_then(|m| m.swap_used_percent())
+        .map_or("?".into(), |p| format!("{p:.0}%"));
+    let temp = r.temperature.map_or("?".into(), |t| format!("{t:.1}°C"));
+    format!("[{elapsed_s:6.1}s] RAM {mem} SWAP {swap} TEMP {temp}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_deepstream() {
+        let m = Path::new("/x/resnet18_baseline_att_224x224_A.onnx");
+        assert_eq!(
+            artifact_name(m, 1, 0, Precision::Fp16, ArtifactKind::TensorRt),
+            "resnet18_baseline_att_224x224_A_b1_gpu0_fp16.engine"
+        );
+        assert_eq!(
+            artifact_name(m, 8, 0, Precision::Fp32, ArtifactKind::CpuOptimized),
+            "resnet18_baseline_att_224x224_A_b8_cpu_fp32.onnx"
+        );
+    }
+
+    fn sidecar(kind: ArtifactKind) -> Sidecar {
+        Sidecar {
+            kind,
+            source: "m.onnx".into(),
+            source_sha256: "abc".into(),
+            precision: Precision::Fp16,
+            batch: 1,
+            tensorrt_version: Some("10.3.0".into()),
+            gpu_name: Some("Orin".into()),
+            compute_capability: Some("8.7".into()),
+            onnxruntime_library: "libonnxruntime.so".into(),
+            inputs: vec![],
+            outputs: vec![],
+            model_family: "trt-pose".into(),
+            topology: "human_pose".into(),
+            path_taken: "tensorrt".into(),
+            created_unix: 0,
+        }
+    }
+
+    #[test]
+    fn sidecar_matching_names_each_mismatch() {
+        let s = sidecar(ArtifactKind::TensorRt);
+        let same = Target {
+            tensorrt_version: Some("10.3.0".into()),
+            gpu_name: Some("Orin".into()),
+            compute_capability: Some("8.7".into()),
+        };
+        assert!(mismatches(&s, &same, "abc").is_empty());
+        let other = Target {
+            tensorrt_version: Some("8.5.2".into()),
+            gpu_name: Some("Xavier".into()),
+            compute_capability: Some("7.2".into()),
+        };
+        let why = mismatches(&s, &other, "def").join("; ");
+        for needle in [
+            "source ONNX changed",
+            "TensorRT 10.3.0",
+            "GPU 'Orin'",
+            "compute capability 8.7",
+        ] {
+            assert!(why.contains(needle), "{why}");
+        }
+        assert!(mismatches(&s, &Target::default(), "abc")[0].contains("not installed"));
+        // CPU artifacts only care about the source.
+        let cpu = sidecar(ArtifactKind::CpuOptimized);
+        assert!(mismatches(&cpu, &Target::default(), "abc").is_empty());
+    }
+
+    #[test]
+    fn out_of_memory_retries_halve_then_drop_to_fp32() {
+        assert!(is_out_of_memory(
+            "[TRT] Requested amount of GPU memory could not be allocated: out of memory"
+        ));
+        assert!(is_out_of_memory("CUDA error cudaErrorMemoryAllocation"));
+        assert!(!is_out_of_memory("Unsupported ONNX operator"));
+        assert_eq!(
+            retry_plan(Precision::Fp16, 256),
+            vec![
+                Attempt {
+                    precision: Precision::Fp16,
+                    workspace_mb: 256
+                },
+                Attempt {
+                    precision: Precision::Fp16,
+                    workspace_mb: 128
+                },
+                Attempt {
+                    precision: Precision::Fp32,
+                    workspace_mb: 128
+                },
+            ]
+        );
+        assert_eq!(retry_plan(Precision::Fp32, 1).len(), 1);
+    }
+
+    #[test]
+    fn diagnosis_explains_unified_memory() {
+        let m = Memory {
+            total_kb: 4 << 20,
+            available_kb: 1 << 20,
+            swap_total_kb: 2 << 20,
+            swap_free_kb: 2 << 20,
+        };
+        let text = diagnose(Some(m), Some("NVIDIA Jetson Nano Developer Kit"), None).join("\n");
+        assert!(text.contains("swap cannot back it"), "{text}");
+        assert!(text.contains("--workspace 256"), "{text}");
+        assert!(text.contains("another Jetson"), "{text}");
+        let text = diagnose(Some(m), None, None).join("\n");
+        assert!(text.contains("No NVIDIA GPU"), "{text}");
+    }
+}

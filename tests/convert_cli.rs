@@ -1,0 +1,345 @@
+//! trtposeconvert on this machine (no TensorRT, no GPU): real ONNX files, fake sysfs/procfs
+//! trees, every command, and bad inputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trtposeconvert"));
+    c.env("ORT_DYLIB_PATH", common::runtime().library());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A board made of files: a thermal zone, meminfo, stat and optionally a Jetson device tree.
+fn board(jetson: bool, temp_c: f32, available_kb: u64) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let z = d.path().join("sys/class/thermal/thermal_zone0");
+    std::fs::create_dir_all(&z).unwrap();
+    std::fs::write(z.join("type"), "GPU-therm\n").unwrap();
+    std::fs::write(z.join("temp"), format!("{}\n", (temp_c * 1000.0) as i64)).unwrap();
+    let p = d.path().join("proc");
+    std::fs::create_dir_all(p.join("device-tree")).unwrap();
+    std::fs::write(p.join("meminfo"), format!("MemTotal: 4194304 kB\nMemAvailable: {available_kb} kB\nSwapTotal: 2097152 kB\nSwapFree: 2097152 kB\n")).unwrap();
+    std::fs::write(p.join("stat"), "cpu 1 0 1 8 0 0 0 0\n").unwrap();
+    if jetson {
+        std::fs::write(
+            p.join("device-tree/model"),
+            "NVIDIA Jetson Nano Developer Kit\0",
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn roots<'a>(c: &'a mut Command, b: &tempfile::TempDir) -> &'a mut Command {
+    c.arg("--sysfs-root")
+        .arg(b.path().join("sys"))
+        .arg("--procfs-root")
+        .arg(b.path().join("proc"))
+}
+
+fn model_copy(dir: &Path) -> PathBuf {
+    let m = dir.join("movenet-multipose-256x256.onnx");
+    std::fs::copy(common::model("movenet-multipose-256x256.onnx"), &m).unwrap();
+    m
+}
+
+#[test]
+fn status_reports_the_machine_and_the_runtimes() {
+    let b = board(true, 48.5, 3_000_000);
+    let o = roots(&mut bin(), &b).arg("status").output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for needle in [
+        "GPU-therm 48.5 °C",
+        "4.0 GB",
+        "Jetson:   NVIDIA Jetson Nano",
+        "ONNX Runtime: 1.",
+        "ORT providers: CPU",
+        "TensorRT: not found",
+        "not exercised on this project's CI machines",
+    ] {
+        assert!(t.contains(needle), "missing '{needle}' in:\n{t}");
+    }
+}
+
+#[test]
+fn diagnose_explains_unified_memory_and_guards_swap() {
+    let b = board(true, 40.0, 1_048_576);
+    let o = roots(&mut bin(), &b).arg("diagnose").output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for needle in [
+        "swap cannot back it",
+        "--workspace 256",
+        "--fp16",
+        "another Jetson",
+    ] {
+        assert!(t.contains(needle), "missing '{needle}' in:\n{t}");
+    }
+    let o = roots(&mut bin(), &b)
+        .args(["diagnose", "--ensure-swap", "4G"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("add --yes") && text(&o).contains("nothing was changed"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn convert_falls_back_to_a_cpu_model_that_validates() {
+    let b = board(false, 40.0, 3_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let out = dir.path().join("engines");
+    let o = roots(&mut bin(), &b)
+        .arg("convert")
+        .arg(&m)
+        .args(["--fp16", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("TensorRT not found")
+            && t.contains("CPU fallback")
+            && t.contains("FP16 needs TensorRT"),
+        "{t}"
+    );
+    let artifact = out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx");
+    assert!(artifact.is_file(), "{t}");
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["kind"], "cpu-optimized");
+    assert_eq!(sidecar["precision"], "fp32");
+    assert_eq!(sidecar["model_family"], "movenet (multipose)");
+    assert_eq!(sidecar["topology"], "coco17");
+    assert_eq!(
+        sidecar["source_sha256"],
+        "5e891083204ed2a8d45b961680f62dfd63b93f262c7dd37ce52883dacf3ff0cb"
+    );
+    assert!(sidecar["tensorrt_version"].is_null());
+    let o = bin().arg("validate").arg(&artifact).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("decoded people match: yes") && t.contains("max abs difference"),
+        "{t}"
+    );
+}
+
+#[test]
+fn check_and_auto_find_missing_and_stale_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let check = || bin().arg("check").arg(&m).output().unwrap();
+    let o = check();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("MISSING") && text(&o).contains("trtposeconvert convert"),
+        "{}",
+        text(&o)
+    );
+    let o = bin().arg("auto").arg(&m).output().unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("auto: 1 converted"),
+        "{}",
+        text(&o)
+    );
+    let o = check();
+    assert!(
+        o.status.success() && text(&o).contains("OK"),
+        "{}",
+        text(&o)
+    );
+    let o = bin().arg("auto").arg(&m).output().unwrap();
+    assert!(text(&o).contains("auto: 0 converted"), "{}", text(&o));
+    // A different source under the same name makes the artifact stale.
+    std::fs::remove_file(&m).unwrap();
+    std::fs::copy(common::model("movenet-multipose.onnx"), &m).unwrap();
+    let o = check();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("STALE") && text(&o).contains("source ONNX changed"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .arg("check")
+        .arg(dir.path().join("absent.onnx"))
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("not found"), "{}", text(&o));
+}
+
+#[test]
+fn config_file_supplies_models_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let out = dir.path().join("from-config");
+    let cfg = dir.path().join("trtposeconvert.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "models = [\"{}\"]\noutput_dir = \"{}\"\nworkspace = 64\n",
+            m.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("auto")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+    let flag_out = dir.path().join("from-flag");
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("convert")
+        .arg(&m)
+        .arg("--output-dir")
+        .arg(&flag_out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        flag_out
+            .join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+    std::fs::write(&cfg, "modles = []\n").unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("trtposeconvert.toml") && text(&o).contains("modles"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn bench_prints_a_table_with_every_backend() {
+    let o = bin()
+        .arg("bench")
+        .arg(common::model("movenet-lightning-192x192.onnx"))
+        .args(["--iterations", "3"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let cpu = t
+        .lines()
+        .find(|l| l.starts_with("CPU (ONNX Runtime)"))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(cpu.contains("1.00x"), "{cpu}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("CPU, ORT-optimized model") && l.contains('x')),
+        "{t}"
+    );
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("CUDA") && l.contains("unavailable")),
+        "{t}"
+    );
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("TensorRT") && l.contains("unavailable")),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_hot_board_pauses_the_conversion_until_it_cools() {
+    let b = board(false, 90.0, 3_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let temp = b.path().join("sys/class/thermal/thermal_zone0/temp");
+    let cooler = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        std::fs::write(temp, "60000\n").unwrap();
+    });
+    let o = roots(&mut bin(), &b)
+        .arg("convert")
+        .arg(&m)
+        .args(["--temp-limit", "80", "--monitor-interval", "0.05"])
+        .output()
+        .unwrap();
+    cooler.join().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("temperature 90.0 °C ≥ 80.0 °C: pausing until below 75.0 °C"),
+        "{t}"
+    );
+    assert!(t.contains("cooled to 60.0 °C"), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.contains("RAM") && l.contains("TEMP 60.0°C")),
+        "monitor lines: {t}"
+    );
+}
+
+#[test]
+fn bad_models_and_unwritable_outputs_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, vec![7u8; 3000]).unwrap();
+    let o = bin().arg("convert").arg(&junk).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("junk.onnx") && text(&o).contains("cannot load"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .arg("convert")
+        .arg(dir.path().join("none.onnx"))
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("does not exist"), "{}", text(&o));
+    let o = bin().arg("convert").arg(dir.path()).output().unwrap();
+    assert!(text(&o).contains("is a directory"), "{}", text(&o));
+    // /proc refuses new folders even for root.
+    let m = model_copy(dir.path());
+    let o = bin()
+        .arg("convert")
+        .arg(&m)
+        .args(["--output-dir", "/proc/trtpose-out"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("cannot create output folder /proc/trtpose-out"),
+        "{}",
+        text(&o)
+    );
+}
