@@ -343,3 +343,30 @@ fn bad_models_and_unwritable_outputs_fail_clearly() {
         text(&o)
     );
 }
+
+#[test]
+fn a_full_disk_is_reported_and_leaves_no_partial_file() {
+    // A file-size limit makes writes fail with EFBIG exactly as a full disk fails with ENOSPC.
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let o = Command::new("prlimit")
+        .arg("--fsize=1000000")
+        .arg(env!("CARGO_BIN_EXE_trtposeconvert"))
+        .arg("convert")
+        .arg(&m)
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .expect("prlimit (util-linux) runs");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("could not write the optimized model") && t.contains("disk full"),
+        "{t}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "only the source remains: {left:?}");
+}

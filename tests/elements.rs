@@ -682,6 +682,10 @@ fn undersized_buffers_pass_through_with_a_warning() {
         warning.contains("10 bytes") && warning.contains("cannot hold"),
         "{warning}"
     );
+    // A zero-size buffer is treated the same way.
+    let out = h.push_and_pull(gst::Buffer::new()).unwrap();
+    assert_eq!(out.size(), 0);
+    assert!(meta::read(&out).is_empty());
     // The next, well-formed buffer gets people metadata again.
     let frame = gst::Buffer::with_size(64 * 48 * 3).unwrap();
     let out = h.push_and_pull(frame).unwrap();

@@ -550,9 +550,13 @@ fn write_cpu_optimized(rt: &OrtRuntime, model: &Path, out: &Path) -> Result<(), 
             .map_err(|e| e.to_string())?
             .with_optimized_model_path(&tmp)
             .map_err(|e| e.to_string())?;
-        builder
-            .commit_from_file(model)
-            .map_err(|e| format!("{}: {e}", model.display()))?;
+        // The model loaded before (inspect), so a failure here is writing the result.
+        builder.commit_from_file(model).map_err(|e| {
+            format!(
+                "could not write the optimized model {} ({e}): is the disk full, the file size limited or the folder read-only?",
+                out.display()
+            )
+        })?;
         Ok(())
     })();
     if let Err(e) = r {
@@ -1130,9 +1134,23 @@ fn ensure_swap(size: &str, yes: bool) -> Result<(), String> {
 unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+    #[link_name = "signal"]
+    fn libc_signal(signum: i32, handler: usize) -> usize;
+}
+
+/// A write past the file-size limit (a quota, `ulimit -f`) then fails with EFBIG and gets
+/// reported, instead of SIGXFSZ killing the process.
+fn ignore_file_size_signal() {
+    const SIGXFSZ: i32 = 25;
+    const SIG_IGN: usize = 1;
+    // SAFETY: installing SIG_IGN for one signal at start-up, before any thread exists.
+    unsafe {
+        libc_signal(SIGXFSZ, SIG_IGN);
+    }
 }
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let ctx = Ctx {
         sysfs: cli.sysfs_root.clone(),
