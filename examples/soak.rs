@@ -39,6 +39,7 @@ fn main() {
     let start = Instant::now();
     let (mut last_n, mut last_t, mut first_rss) = (0u64, Instant::now(), None);
     let mut guard_dropped = 0u64;
+    let mut last_rss = 0u64;
     loop {
         if let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
             match m.view() {
@@ -57,6 +58,7 @@ fn main() {
             let fps = (n - last_n) as f64 / last_t.elapsed().as_secs_f64();
             let rss = rss_kb();
             first_rss.get_or_insert(rss);
+            last_rss = rss;
             println!(
                 "frames {n:6}  {fps:6.1} FPS  RSS {:.1} MB",
                 rss as f64 / 1024.0
@@ -66,17 +68,18 @@ fn main() {
     }
     p.set_state(gst::State::Null).unwrap();
     let n = count.load(Ordering::Relaxed);
-    let (first, end) = (first_rss.unwrap_or(0), rss_kb());
     println!(
         "done: {n}/{frames} frames reached the sink, {guard_dropped} dropped on purpose by jetsonguard, {} lost, in {:.0} s, {:.1} FPS",
         frames - n - guard_dropped,
         start.elapsed().as_secs_f64(),
         n as f64 / start.elapsed().as_secs_f64()
     );
+    let first = first_rss.unwrap_or(0);
     println!(
-        "RSS at 1000 frames {:.1} MB, at the end {:.1} MB, drift {:+.2} %",
+        "RSS while streaming: {:.1} MB at 1000 frames, {:.1} MB at the last report, drift {:+.2} % (after teardown {:.1} MB)",
         first as f64 / 1024.0,
-        end as f64 / 1024.0,
-        100.0 * (end as f64 - first as f64) / first.max(1) as f64
+        last_rss as f64 / 1024.0,
+        100.0 * (last_rss as f64 - first as f64) / first.max(1) as f64,
+        rss_kb() as f64 / 1024.0
     );
 }

@@ -112,6 +112,38 @@ impl PixelFormat {
         )
     }
 
+    /// Checks plane count, sizes and strides of `(bytes, stride)` planes for a frame, so that
+    /// readers and writers can index without further checks.
+    pub fn check_planes(
+        self,
+        width: usize,
+        height: usize,
+        planes: impl ExactSizeIterator<Item = (usize, usize)>,
+    ) -> Result<(), String> {
+        if planes.len() != self.num_planes() {
+            return Err(format!(
+                "{self:?} needs {} planes, got {}",
+                self.num_planes(),
+                planes.len()
+            ));
+        }
+        for (i, (len, stride)) in planes.enumerate() {
+            let need = self.plane_len(i, width, height, stride);
+            if len < need {
+                return Err(format!(
+                    "plane {i} has {len} bytes, {self:?} {width}x{height} with stride {stride} needs {need}"
+                ));
+            }
+            let min_stride = self.plane_len(i, width, 1, 0);
+            if height > 0 && stride < min_stride {
+                return Err(format!(
+                    "plane {i} stride {stride} is below the row size {min_stride}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Minimum bytes of plane `plane` for a frame of this size with the given stride.
     pub fn plane_len(self, plane: usize, width: usize, height: usize, stride: usize) -> usize {
         let (w, h) = if plane == 0 {
@@ -209,30 +241,11 @@ impl<'a> FrameMut<'a> {
         height: usize,
         planes: Vec<PlaneMut<'a>>,
     ) -> Result<Self, String> {
-        if planes.len() != format.num_planes() {
-            return Err(format!(
-                "{format:?} needs {} planes, got {}",
-                format.num_planes(),
-                planes.len()
-            ));
-        }
-        for (i, p) in planes.iter().enumerate() {
-            let need = format.plane_len(i, width, height, p.stride);
-            if p.data.len() < need {
-                return Err(format!(
-                    "plane {i} has {} bytes, {format:?} {width}x{height} with stride {} needs {need}",
-                    p.data.len(),
-                    p.stride
-                ));
-            }
-            let min_stride = format.plane_len(i, width, 1, 0);
-            if height > 0 && p.stride < min_stride {
-                return Err(format!(
-                    "plane {i} stride {} is below the row size {min_stride}",
-                    p.stride
-                ));
-            }
-        }
+        format.check_planes(
+            width,
+            height,
+            planes.iter().map(|p| (p.data.len(), p.stride)),
+        )?;
         Ok(FrameMut {
             format,
             width,

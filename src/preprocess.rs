@@ -26,22 +26,7 @@ impl<'a> SourceFrame<'a> {
         height: usize,
         planes: Vec<(&'a [u8], usize)>,
     ) -> Result<Self, String> {
-        if planes.len() != format.num_planes() {
-            return Err(format!(
-                "{format:?} needs {} planes, got {}",
-                format.num_planes(),
-                planes.len()
-            ));
-        }
-        for (i, (data, stride)) in planes.iter().enumerate() {
-            let need = format.plane_len(i, width, height, *stride);
-            if data.len() < need {
-                return Err(format!(
-                    "plane {i} has {} bytes, {format:?} {width}x{height} with stride {stride} needs {need}",
-                    data.len()
-                ));
-            }
-        }
+        format.check_planes(width, height, planes.iter().map(|(d, s)| (d.len(), *s)))?;
         Ok(SourceFrame {
             format,
             width,

@@ -26,6 +26,20 @@ pub const FORMATS: [gst_video::VideoFormat; 18] = [
     gst_video::VideoFormat::Gray8,
 ];
 
+/// Always-present `src` and `sink` templates with the same caps, as every element here has.
+pub fn always_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, dir)| {
+        gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps)
+            .expect("valid pad template")
+    })
+    .collect()
+}
+
 pub fn caps() -> gst::Caps {
     gst_video::VideoCapsBuilder::new()
         .format_list(FORMATS)
