@@ -11,6 +11,42 @@ use sha2::{Digest, Sha256};
 
 use crate::guard::{Memory, Sampler};
 
+/// `trtposeconvert`'s TOML configuration: models and defaults that flags override.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub models: Vec<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+    pub fp16: Option<bool>,
+    pub workspace: Option<u32>,
+    pub monitor_interval: Option<f64>,
+    pub temp_limit: Option<f32>,
+    pub temp_resume: Option<f32>,
+}
+
+impl Config {
+    /// Parses TOML; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| format!("config {origin}: {e}"))?;
+        if let Some(i) = c.monitor_interval
+            && !(i > 0.0 && i.is_finite())
+        {
+            return Err(format!(
+                "config {origin}: monitor_interval must be a positive number of seconds"
+            ));
+        }
+        for (name, v) in [("temp_limit", c.temp_limit), ("temp_resume", c.temp_resume)] {
+            if v.is_some_and(|t| !(-50.0..=200.0).contains(&t)) {
+                return Err(format!(
+                    "config {origin}: {name} must be between -50 and 200 °C"
+                ));
+            }
+        }
+        Ok(c)
+    }
+}
+
 /// A TensorRT library found by `dlopen`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorRtLib {
@@ -338,6 +374,28 @@ pub fn monitor_line(sampler: &mut Sampler, elapsed_s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_parses_and_rejects_bad_values_with_the_file_name() {
+        let c = Config::parse(
+            "models = [\"a.onnx\"]\nfp16 = true\nworkspace = 256\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.models, vec![PathBuf::from("a.onnx")]);
+        assert_eq!((c.fp16, c.workspace), (Some(true), Some(256)));
+        for bad in [
+            "monitor_interval = 0",
+            "temp_limit = 900",
+            "workspace = -1",
+            "models = 3",
+            "extra = 1",
+            "[[",
+        ] {
+            let e = Config::parse(bad, "c.toml").unwrap_err();
+            assert!(e.contains("c.toml"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn names_follow_deepstream() {

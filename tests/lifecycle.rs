@@ -179,24 +179,26 @@ fn live_source_with_interval_and_leaky_queue_runs_clean() {
         q(&model256())
     ));
     p.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait for frames rather than for a fixed time: a loaded machine is slower, not wrong.
     let bus = p.bus().unwrap();
-    let msgs: Vec<gst::Message> = std::iter::from_fn(|| bus.pop()).collect();
-    assert!(
-        !msgs
-            .iter()
-            .any(|m| matches!(m.view(), gst::MessageView::Error(_))),
-        "{msgs:?}"
-    );
-    let reused: Vec<bool> = msgs
-        .iter()
-        .filter_map(|m| {
-            m.structure()
-                .filter(|s| s.name() == "trtposeinfer")
-                .map(|s| s.get::<bool>("reused").unwrap())
-        })
-        .collect();
-    assert!(reused.len() >= 10, "{} frames in 1.5 s", reused.len());
+    let mut reused = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reused.len() < 12 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} frames in 60 s",
+            reused.len()
+        );
+        let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        if let gst::MessageView::Error(e) = m.view() {
+            panic!("{}", e.error());
+        }
+        if let Some(s) = m.structure().filter(|s| s.name() == "trtposeinfer") {
+            reused.push(s.get::<bool>("reused").unwrap());
+        }
+    }
     assert!(
         reused.chunks_exact(2).all(|c| !c[0] && c[1]),
         "network on every other frame: {reused:?}"

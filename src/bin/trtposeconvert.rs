@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use gsttrtpose::convert::{
-    self, ArtifactKind, Precision, Sidecar, Target, artifact_name, find_gpus, find_tensorrt,
-    jetson_model, mismatches, retry_plan, sha256_file,
+    self, ArtifactKind, Config, Precision, Sidecar, Target, artifact_name, find_gpus,
+    find_tensorrt, jetson_model, mismatches, retry_plan, sha256_file,
 };
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, InputData, OrtEngine, OrtRuntime,
@@ -152,20 +152,6 @@ struct DiagnoseArgs {
     yes: bool,
 }
 
-/// Settings from the TOML configuration file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    #[serde(default)]
-    models: Vec<PathBuf>,
-    output_dir: Option<PathBuf>,
-    fp16: Option<bool>,
-    workspace: Option<u32>,
-    monitor_interval: Option<f64>,
-    temp_limit: Option<f32>,
-    temp_resume: Option<f32>,
-}
-
 fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_path_buf()],
@@ -179,9 +165,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     };
     for p in candidates {
         match std::fs::read_to_string(&p) {
-            Ok(text) => {
-                return toml::from_str(&text).map_err(|e| format!("config {}: {e}", p.display()));
-            }
+            Ok(text) => return Config::parse(&text, &p.display().to_string()),
             Err(e) if explicit.is_some() => return Err(format!("config {}: {e}", p.display())),
             Err(_) => continue,
         }
