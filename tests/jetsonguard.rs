@@ -312,7 +312,7 @@ fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
             .is_ok()
     );
     assert!(
-        t.elapsed() < Duration::from_secs(1),
+        t.elapsed() < Duration::from_secs(3),
         "flushing seek took {:?}",
         t.elapsed()
     );
@@ -320,7 +320,7 @@ fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
     let t = Instant::now();
     p.set_state(gst::State::Null).unwrap();
     assert!(
-        t.elapsed() < Duration::from_secs(1),
+        t.elapsed() < Duration::from_secs(3),
         "stopping took {:?}",
         t.elapsed()
     );
