@@ -96,6 +96,24 @@ pub struct Gpu {
     pub compute_capability: Option<String>,
 }
 
+/// Compute capabilities by GPU name from `nvidia-smi` (drivers since 510 report them); the
+/// driver's proc files do not.
+fn compute_capabilities() -> Vec<(String, String)> {
+    let Ok(out) = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name,compute_cap", "--format=csv,noheader"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, cc) = l.rsplit_once(',')?;
+            Some((name.trim().to_string(), cc.trim().to_string()))
+        })
+        .collect()
+}
+
 /// GPUs listed by the NVIDIA driver under `procfs/driver/nvidia/gpus/*/information`.
 pub fn find_gpus(procfs: &Path) -> Vec<Gpu> {
     let Ok(dirs) = std::fs::read_dir(procfs.join("driver/nvidia/gpus")) else {
@@ -117,6 +135,15 @@ pub fn find_gpus(procfs: &Path) -> Vec<Gpu> {
         })
         .collect();
     gpus.sort_by(|a, b| a.name.cmp(&b.name));
+    if !gpus.is_empty() {
+        let caps = compute_capabilities();
+        for g in &mut gpus {
+            g.compute_capability = caps
+                .iter()
+                .find(|(n, _)| *n == g.name)
+                .map(|(_, c)| c.clone());
+        }
+    }
     gpus
 }
 

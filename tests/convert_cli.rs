@@ -135,6 +135,26 @@ fn convert_falls_back_to_a_cpu_model_that_validates() {
         "5e891083204ed2a8d45b961680f62dfd63b93f262c7dd37ce52883dacf3ff0cb"
     );
     assert!(sidecar["tensorrt_version"].is_null());
+    // INT8 needs TensorRT; without it the CPU model stays FP32 and says so.
+    let o = roots(&mut bin(), &b)
+        .arg("convert")
+        .arg(&m)
+        .arg("--int8")
+        .arg(dir.path())
+        .arg("--output-dir")
+        .arg(dir.path().join("int8"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("INT8 needs TensorRT"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        dir.path()
+            .join("int8/movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
     let o = bin().arg("validate").arg(&artifact).output().unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");

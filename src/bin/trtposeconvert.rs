@@ -68,7 +68,8 @@ struct BuildOptions {
     /// Build an FP16 engine.
     #[arg(long)]
     fp16: bool,
-    /// Build an INT8 engine, calibrated on the images in this folder (needs TensorRT).
+    /// INT8 from calibration images in this folder. Not implemented yet: refused where
+    /// TensorRT exists (an engine named int8 must be int8); the CPU fallback stays FP32.
     #[arg(long, value_name = "CALIBRATION_DIR")]
     int8: Option<PathBuf>,
     /// TensorRT builder workspace in MB.
@@ -280,6 +281,19 @@ fn inspect(rt: &OrtRuntime, model: &Path) -> Result<(OrtEngine, ModelPlan), Stri
     Ok((engine, plan))
 }
 
+/// A spinner with elapsed time on stderr; indicatif hides it when stderr is not a terminal,
+/// so logs and tests see only the plain progress lines on stdout.
+fn spinner(message: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .expect("valid template"),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
 /// Prints a monitor line every interval until dropped.
 struct Monitor {
     stop: Arc<AtomicBool>,
@@ -383,6 +397,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
     }
     wait_until_cool(ctx, b);
     let _monitor = Monitor::start(ctx, b.monitor);
+    let spinner = spinner(&format!("converting {}", model.display()));
     let target = ctx.target();
     let mut path_taken: String;
     let trt = find_tensorrt();
@@ -390,6 +405,15 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         None => {
             path_taken = "TensorRT not found (tried libnvinfer.so.11/.10/.8): CPU fallback, ONNX Runtime-optimized model".to_string();
             None
+        }
+        // An engine named int8 must be int8: without a calibration table it would not be.
+        Some(_) if b.precision == Precision::Int8 => {
+            return Err(format!(
+                "--int8 {}: INT8 calibration is not implemented yet; build with --fp16 instead",
+                b.calibration
+                    .as_deref()
+                    .map_or(String::new(), |d| d.display().to_string())
+            ));
         }
         Some(lib) => {
             let mut last = String::new();
@@ -402,6 +426,10 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
                     attempt.precision.name(),
                     attempt.workspace_mb
                 );
+                spinner.set_message(format!(
+                    "building a TensorRT {} engine",
+                    attempt.precision.name()
+                ));
                 let cache = out_dir.join(".trt-cache");
                 let opts = EngineOptions {
                     backend: BackendRequest::TensorRt,
@@ -481,15 +509,11 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
                 ArtifactKind::CpuOptimized,
             );
             let artifact = out_dir.join(name);
+            spinner.set_message("writing the ONNX Runtime-optimized CPU model");
             write_cpu_optimized(rt, model, &artifact)?;
             (artifact, ArtifactKind::CpuOptimized, Precision::Fp32)
         }
     };
-    if let Some(dir) = &b.calibration
-        && kind == ArtifactKind::TensorRt
-    {
-        println!("calibration images: {}", dir.display());
-    }
     let sidecar = Sidecar {
         kind,
         source: model.display().to_string(),
@@ -514,6 +538,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         created_unix: now_unix(),
     };
     sidecar.save(&artifact)?;
+    spinner.finish_and_clear();
     println!("path: {path_taken}");
     println!(
         "wrote {} and {}",
@@ -889,6 +914,14 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
             BackendRequest::TensorRt,
         ),
     ] {
+        // ONNX Runtime's own message for a missing libnvinfer is a source location.
+        if backend == Backend::TensorRt && find_tensorrt().is_none() {
+            backends.push((
+                name.into(),
+                Err("TensorRT library not found (libnvinfer.so.11/.10/.8)".into()),
+            ));
+            continue;
+        }
         let opts = EngineOptions {
             backend: req,
             engine_cache: Some(tmp.join("trt")),
@@ -899,7 +932,14 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
             OrtEngine::load_on(rt, &a.model, &opts, backend).map_err(|e| e.to_string()),
         ));
     }
+    let progress = indicatif::ProgressBar::new(backends.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
     for (name, engine) in backends {
+        progress.set_message(name.clone());
+        progress.inc(1);
         let r = engine.and_then(|mut e| {
             if shape.is_empty() {
                 shape = input_shape(&e, &plan);
@@ -914,6 +954,7 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
         });
         rows.push((name, r));
     }
+    progress.finish_and_clear();
     let _ = std::fs::remove_dir_all(&tmp);
     let base = rows[0].1.as_ref().ok().copied();
     println!(
