@@ -59,6 +59,51 @@ fn small_topology() -> Topology {
     .unwrap()
 }
 
+/// Found by the `decoders` fuzz target: a huge offset plus a huge displacement overflowed a
+/// PoseNet position to -inf, which reached the frame as a non-finite keypoint.
+#[test]
+fn fuzz_regression_posenet_overflowing_positions() {
+    use gsttrtpose::pose::posenet::{PoseNetDecoder, PoseNetOutputs, PoseNetParams};
+    let floats = [8.772043e-16f32, -2.368226e38];
+    let (h, w) = (6usize, 4usize);
+    let fill = |n: usize| -> Vec<f32> { floats.iter().cycle().take(n).copied().collect() };
+    let (hm, off, fwd, bwd) = (
+        fill(h * w * 17),
+        fill(h * w * 34),
+        fill(h * w * 32),
+        fill(h * w * 32),
+    );
+    let outs = PoseNetOutputs {
+        heatmap: &hm,
+        offsets: &off,
+        displacement_fwd: &fwd,
+        displacement_bwd: &bwd,
+        height: h,
+        width: w,
+    };
+    let mut people = Vec::new();
+    PoseNetDecoder::new(PoseNetParams::default())
+        .decode(&outs, 385, 385, &Topology::coco17(), 0.0, &mut people)
+        .unwrap();
+    let g = Geometry::new(640, 480, 256, 256, ResizeMode::Letterbox);
+    for p in &mut people {
+        p.map_to_frame(&g);
+        for k in p.keypoints.iter().flatten() {
+            assert!(k.x.is_finite() && k.y.is_finite(), "{k:?}");
+        }
+        let topo = Topology::coco17();
+        for &l in &p.links {
+            let (a, b) = topo.links[l];
+            assert!(
+                p.keypoints[a].is_some() && p.keypoints[b].is_some(),
+                "link {l} to a dropped keypoint"
+            );
+        }
+    }
+    // Huge finite coordinates stay finite in the frame.
+    assert!(g.to_frame(3.0e38, -3.0e38).0.is_finite());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 

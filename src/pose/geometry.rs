@@ -67,10 +67,16 @@ impl Geometry {
 
     /// Maps a point normalized to the network input (`0..1` over the whole input, padding
     /// included) to frame pixels.
+    ///
+    /// Results are clamped to ±1e9 px, so a huge but finite network output (garbage, or a
+    /// keypoint far outside the input) cannot overflow to infinity.
     pub fn to_frame(&self, x_norm: f32, y_norm: f32) -> (f32, f32) {
+        const LIMIT: f32 = 1.0e9;
         (
-            (x_norm * self.input_w as f32 - self.pad_x as f32) / self.scale_x,
-            (y_norm * self.input_h as f32 - self.pad_y as f32) / self.scale_y,
+            ((x_norm * self.input_w as f32 - self.pad_x as f32) / self.scale_x)
+                .clamp(-LIMIT, LIMIT),
+            ((y_norm * self.input_h as f32 - self.pad_y as f32) / self.scale_y)
+                .clamp(-LIMIT, LIMIT),
         )
     }
 }

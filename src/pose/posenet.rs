@@ -167,11 +167,13 @@ impl PoseNetDecoder {
                 keypoints: pose
                     .iter()
                     .map(|k| {
-                        Some(Keypoint {
+                        // Huge offsets or displacements can overflow a position to ±inf.
+                        let kp = Keypoint {
                             x: k.x / iw,
                             y: k.y / ih,
                             score: k.score,
-                        })
+                        };
+                        (kp.x.is_finite() && kp.y.is_finite()).then_some(kp)
                     })
                     .collect(),
                 score,
