@@ -1,0 +1,142 @@
+//! The README's main job and the file-to-file example, run as a user would.
+
+mod common;
+
+use std::process::Command;
+
+fn frames_in(video: &std::path::Path) -> usize {
+    gst::init().unwrap();
+    use gst::prelude::*;
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! fakesink name=s",
+        video.display()
+    ))
+    .unwrap();
+    let sink = p.downcast_ref::<gst::Bin>().unwrap().by_name("s").unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap();
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    p.set_state(gst::State::Null).unwrap();
+    count.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn trtpose_run_writes_an_annotated_video_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clip_pose.mp4");
+    let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
+        .arg(common::media("vtest_walk_10s.mp4"))
+        .arg("--output")
+        .arg(&out)
+        .arg("--model")
+        .arg(common::model("movenet-multipose.onnx"))
+        .args(["--input-size", "256"])
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("done: 100 frames") && text.contains("backend cpu"),
+        "{text}"
+    );
+    // x264enc is there when gst-plugins-ugly is installed (setup does); else WebM.
+    let video = if out.exists() {
+        out.clone()
+    } else {
+        out.with_extension("webm")
+    };
+    assert_eq!(frames_in(&video), 100, "every frame is in the output video");
+    let json = std::fs::read_to_string(out.with_extension("jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 100);
+    assert!(
+        lines
+            .iter()
+            .filter(|l| !l["people"].as_array().unwrap().is_empty())
+            .count()
+            >= 90
+    );
+}
+
+#[test]
+fn trtpose_run_explains_a_missing_model() {
+    let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
+        .arg(common::media("vtest_walk_10s.mp4"))
+        .args(["--model", "/nonexistent/model.onnx", "--output"])
+        .arg(std::env::temp_dir().join("trtpose-missing-model.mp4"))
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        text.contains("/nonexistent/model.onnx") && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(
+        !std::env::temp_dir()
+            .join("trtpose-missing-model.mp4")
+            .exists(),
+        "no empty video left behind"
+    );
+}
+
+#[test]
+fn file_to_file_example_pipeline_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("example/out.mp4");
+    // The example finds the plugin through GST_PLUGIN_PATH: give it the fresh library only.
+    let exe = std::env::current_exe().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        exe.parent().unwrap().join("libgsttrtpose.so"),
+        plugins.path().join("libgsttrtpose.so"),
+    )
+    .unwrap();
+    let o = Command::new("bash")
+        .arg(common::manifest_dir().join("pipelines/file-to-file.sh"))
+        .arg(common::media("vtest_walk_10s.webm"))
+        .arg(&out)
+        .env("MODEL", common::model("movenet-multipose-256x256.onnx"))
+        .env("GST_PLUGIN_PATH", plugins.path())
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    assert_eq!(frames_in(&out), 100, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(out.with_extension("jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        100
+    );
+}
