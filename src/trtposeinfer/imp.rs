@@ -79,7 +79,6 @@ impl Default for Settings {
 
 struct State {
     estimator: PoseEstimator,
-    topology: Topology,
     info: Option<gst_video::VideoInfo>,
     people: Vec<Person>,
     has_result: bool,
@@ -527,7 +526,6 @@ impl TrtPoseInfer {
         );
         *self.active_backend.lock().unwrap() = Some(backend.name().to_string());
         Ok(State {
-            topology: estimator.plan().topology.clone(),
             estimator,
             info: None,
             people: Vec::new(),
@@ -640,14 +638,15 @@ impl TrtPoseInfer {
     ) {
         let info = state.info.as_ref().expect("negotiated");
         let (w, h) = (info.width(), info.height());
-        meta::attach(buf, &state.people, &state.topology, reused, w, h);
+        let topology = &state.estimator.plan().topology;
+        meta::attach(buf, &state.people, topology, reused, w, h);
         let frame_no = state.frames - 1;
         if post_messages {
             let people = gst::List::new(
                 state
                     .people
                     .iter()
-                    .map(|p| meta::person_structure(p, &state.topology, reused).to_send_value()),
+                    .map(|p| meta::person_structure(p, topology, reused).to_send_value()),
             );
             let s = gst::Structure::builder("trtposeinfer")
                 .field("frame", frame_no)
@@ -672,7 +671,7 @@ impl TrtPoseInfer {
                 reused,
                 (w, h),
                 &state.people,
-                &state.topology,
+                &state.estimator.plan().topology,
             );
             if let Err(e) = writeln!(json, "{line}") {
                 gst::element_imp_warning!(
