@@ -265,6 +265,45 @@ pub struct Target {
     pub compute_capability: Option<String>,
 }
 
+/// Artifacts of `model` in `dir` (anything with a sidecar naming it as source).
+pub fn artifacts_of(model: &Path, dir: &Path) -> Vec<(PathBuf, Sidecar)> {
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, Sidecar)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.starts_with(&format!("{stem}_b"))
+                && !name.ends_with(".json")
+                && !name.ends_with(".partial.onnx")
+        })
+        .filter_map(|p| Sidecar::load(&p).ok().map(|s| (p, s)))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+impl Target {
+    /// This machine: the TensorRT found at run time and the first NVIDIA GPU.
+    pub fn detect(procfs: &Path) -> Target {
+        let gpu = find_gpus(procfs).into_iter().next();
+        Target {
+            tensorrt_version: find_tensorrt().map(|t| t.version),
+            gpu_name: gpu.as_ref().map(|g| g.name.clone()),
+            compute_capability: gpu.and_then(|g| g.compute_capability),
+        }
+    }
+}
+
 /// Why an artifact cannot be used here; empty = it matches.
 pub fn mismatches(sidecar: &Sidecar, target: &Target, source_sha256: &str) -> Vec<String> {
     let mut why = Vec::new();

@@ -254,12 +254,7 @@ impl Ctx {
     }
 
     fn target(&self) -> Target {
-        let gpu = find_gpus(&self.procfs).into_iter().next();
-        Target {
-            tensorrt_version: find_tensorrt().map(|t| t.version),
-            gpu_name: gpu.as_ref().map(|g| g.name.clone()),
-            compute_capability: gpu.and_then(|g| g.compute_capability),
-        }
+        Target::detect(&self.procfs)
     }
 }
 
@@ -581,33 +576,6 @@ fn write_cpu_optimized(rt: &OrtRuntime, model: &Path, out: &Path) -> Result<(), 
     std::fs::rename(&tmp, out).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
-/// Artifacts of `model` in `dir` (anything with a sidecar naming it as source).
-fn artifacts_of(model: &Path, dir: &Path) -> Vec<(PathBuf, Sidecar)> {
-    let stem = model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(PathBuf, Sidecar)> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            name.starts_with(&format!("{stem}_b"))
-                && !name.ends_with(".json")
-                && !name.ends_with(".partial.onnx")
-        })
-        .filter_map(|p| Sidecar::load(&p).ok().map(|s| (p, s)))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 enum Verdict {
     Ok(PathBuf),
     Missing(String),
@@ -629,7 +597,7 @@ fn check_one(ctx: &Ctx, model: &Path, out_dir: Option<&Path>) -> Verdict {
         Err(e) => return Verdict::Missing(format!("cannot read {}: {e}", model.display())),
     };
     let target = ctx.target();
-    let arts = artifacts_of(model, &dir);
+    let arts = convert::artifacts_of(model, &dir);
     if arts.is_empty() {
         return Verdict::Missing(format!(
             "no engine in {}: run `trtposeconvert convert {}`",

@@ -369,40 +369,33 @@ fn tensorrt_blocker(
     model: &std::path::Path,
     cache: Option<&std::path::Path>,
 ) -> Option<String> {
+    use crate::convert::{ArtifactKind, Target, artifacts_of, find_tensorrt, mismatches};
     if backend != Backend_::TensorRt {
         return None;
     }
-    let Some(trt) = crate::convert::find_tensorrt() else {
+    if find_tensorrt().is_none() {
         return Some("TensorRT library not found (libnvinfer.so.11/.10/.8)".into());
-    };
-    let stem = model.file_stem()?.to_string_lossy().into_owned();
-    let sha = crate::convert::sha256_file(model).ok()?;
-    let gpu = crate::convert::find_gpus(std::path::Path::new("/proc"))
-        .into_iter()
-        .next();
-    let target = crate::convert::Target {
-        tensorrt_version: Some(trt.version),
-        gpu_name: gpu.as_ref().map(|g| g.name.clone()),
-        compute_capability: gpu.and_then(|g| g.compute_capability),
-    };
-    for entry in std::fs::read_dir(cache?).ok()?.flatten() {
-        let p = entry.path();
-        let name = p.file_name()?.to_string_lossy().into_owned();
-        if !(name.starts_with(&format!("{stem}_b")) && name.ends_with(".engine")) {
-            continue;
-        }
-        if let Ok(sidecar) = crate::convert::Sidecar::load(&p) {
-            let why = crate::convert::mismatches(&sidecar, &target, &sha);
-            if !why.is_empty() {
-                return Some(format!(
-                    "cached engine {} does not fit: {}",
-                    p.display(),
-                    why.join("; ")
-                ));
-            }
-        }
     }
-    None
+    // Hash the model and probe the GPU only when there is a cached engine to judge.
+    let engines: Vec<_> = artifacts_of(model, cache?)
+        .into_iter()
+        .filter(|(_, s)| s.kind == ArtifactKind::TensorRt)
+        .collect();
+    if engines.is_empty() {
+        return None;
+    }
+    let sha = crate::convert::sha256_file(model).ok()?;
+    let target = Target::detect(std::path::Path::new("/proc"));
+    engines.iter().find_map(|(p, sidecar)| {
+        let why = mismatches(sidecar, &target, &sha);
+        (!why.is_empty()).then(|| {
+            format!(
+                "cached engine {} does not fit: {}",
+                p.display(),
+                why.join("; ")
+            )
+        })
+    })
 }
 
 impl TrtPoseInfer {
