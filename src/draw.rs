@@ -5,7 +5,7 @@
 //! analytically, so drawing costs one write per covered pixel. All planes honour their stride
 //! and nothing outside the `width × height` picture is touched (row padding stays intact).
 
-use crate::pose::{Person, Topology};
+use crate::pose::Person;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PixelFormat {
@@ -556,14 +556,4 @@ pub fn draw_people(
             }
         }
     }
-}
-
-/// Convenience for callers holding a topology.
-pub fn draw_people_with_topology(
-    frame: &mut FrameMut,
-    people: &[Person],
-    topology: &Topology,
-    style: &Style,
-) {
-    draw_people(frame, people, &topology.links, style);
 }

@@ -378,10 +378,6 @@ impl PoseDecoder {
         &self.plan
     }
 
-    pub fn trt_parser(&self) -> Option<&TrtPoseParser> {
-        self.trt.as_ref()
-    }
-
     /// Decodes into people with coordinates normalized to the network input.
     pub fn decode(
         &mut self,
@@ -529,14 +525,6 @@ impl PoseEstimator {
         self.decoder.plan()
     }
 
-    pub fn engine(&self) -> &dyn Engine {
-        self.engine.as_ref()
-    }
-
-    pub fn resize_mode(&self) -> ResizeMode {
-        self.resize
-    }
-
     /// Network input size for a frame: the model's own, or derived from `input-size`.
     pub fn input_size_for(&self, frame_w: u32, frame_h: u32) -> (u32, u32) {
         match self.plan().fixed_size {
@@ -600,14 +588,5 @@ impl PoseEstimator {
     ) -> Result<&[OutputBuffer], EngineError> {
         self.engine.run(input, shape, &mut self.outputs)?;
         Ok(&self.outputs)
-    }
-
-    /// Replaces the engine (backend fallback), keeping plan and buffers.
-    pub fn replace_engine(&mut self, engine: Box<dyn Engine>) -> Result<(), String> {
-        if engine.inputs() != self.engine.inputs() || engine.outputs() != self.engine.outputs() {
-            return Err("replacement engine has different inputs or outputs".into());
-        }
-        self.engine = engine;
-        Ok(())
     }
 }

@@ -112,10 +112,6 @@ impl Person {
         }
         self.update_links(topology);
     }
-
-    pub fn num_keypoints(&self) -> usize {
-        self.keypoints.iter().flatten().count()
-    }
 }
 
 /// True unless `v >= threshold`: NaN counts as below, so it never passes a threshold.
