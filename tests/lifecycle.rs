@@ -36,30 +36,6 @@ fn launch(desc: &str) -> gst::Pipeline {
         .unwrap()
 }
 
-/// Plays to EOS; returns errors and warnings seen.
-fn play_to_eos(p: &gst::Pipeline) -> (Vec<String>, Vec<String>) {
-    // A refused start shows up as an error message below.
-    let _ = p.set_state(gst::State::Playing);
-    let bus = p.bus().unwrap();
-    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    loop {
-        let msg = bus
-            .timed_pop(gst::ClockTime::from_seconds(120))
-            .expect("no hang");
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                errors.push(e.error().to_string());
-                break;
-            }
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    (errors, warnings)
-}
-
 #[test]
 fn flushing_seeks_during_playback_keep_metadata_coming() {
     let p = launch(&format!(
@@ -353,7 +329,7 @@ fn broken_models_are_refused_or_warned_about() {
     let src = "videotestsrc num-buffers=3 ! video/x-raw,width=64,height=64";
     // NaN/Inf outputs: the stream runs, with one warning naming the model and output.
     let nan = broken_model("nan", dir.path());
-    let (errors, warnings) = play_to_eos(&launch(&format!(
+    let (errors, warnings) = common::play_to_eos(&launch(&format!(
         "{src} ! trtposeinfer model={} ! fakesink",
         q(&nan)
     )));
@@ -370,7 +346,7 @@ fn broken_models_are_refused_or_warned_about() {
         ("badrank", "cannot tell the model family"),
     ] {
         let model = broken_model(flavor, dir.path());
-        let (errors, _) = play_to_eos(&launch(&format!(
+        let (errors, _) = common::play_to_eos(&launch(&format!(
             "{src} ! trtposeinfer model={} ! fakesink",
             q(&model)
         )));

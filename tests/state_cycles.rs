@@ -31,7 +31,7 @@ fn hundred_state_cycles_with_every_element_keep_memory_flat() {
     // cycles 80-99 must stay below the highest of cycles 20-39 plus a margin.
     let mut rss = Vec::new();
     for cycle in 0..100 {
-        let errors = play_to_eos(&p);
+        let (errors, _) = common::play_to_eos(&p);
         assert!(errors.is_empty(), "cycle {cycle}: {errors:?}");
         // Return freed heap first, so RSS follows live memory rather than allocator caching.
         gsttrtpose::guard::trim_heap();
@@ -47,25 +47,4 @@ fn hundred_state_cycles_with_every_element_keep_memory_flat() {
         late_min < early_max + 8 * 1024,
         "RSS rose from at most {early_max} kB to at least {late_min} kB"
     );
-}
-
-fn play_to_eos(p: &gst::Pipeline) -> Vec<String> {
-    let _ = p.set_state(gst::State::Playing);
-    let bus = p.bus().unwrap();
-    let mut errors = Vec::new();
-    loop {
-        let msg = bus
-            .timed_pop(gst::ClockTime::from_seconds(120))
-            .expect("no hang");
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                errors.push(e.error().to_string());
-                break;
-            }
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    errors
 }

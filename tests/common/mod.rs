@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gst::prelude::*;
 use gsttrtpose::engine::{EngineOptions, OrtEngine, OrtRuntime};
 
 pub fn manifest_dir() -> PathBuf {
@@ -105,4 +106,28 @@ pub fn load_png_rgb(path: &Path) -> (usize, usize, Vec<u8>) {
         other => panic!("unsupported PNG colour type {other:?}"),
     };
     (w, h, rgb)
+}
+
+/// Plays to EOS; returns errors and warnings seen.
+pub fn play_to_eos(p: &gst::Pipeline) -> (Vec<String>, Vec<String>) {
+    // A refused start shows up as an error message below.
+    let _ = p.set_state(gst::State::Playing);
+    let bus = p.bus().unwrap();
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    loop {
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_seconds(120))
+            .expect("no hang");
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                errors.push(e.error().to_string());
+                break;
+            }
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    (errors, warnings)
 }
