@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use crate::engine::{ElementType, Engine, EngineError, OutputBuffer, TensorSpec};
+use crate::engine::{
+    Backend, ElementType, Engine, EngineError, FrameJob, InputData, OutputBuffer, TensorSpec,
+};
 use crate::pose::geometry::dynamic_input_size;
 use crate::pose::movenet;
 use crate::pose::posenet::{PoseNetDecoder, PoseNetOutputs, PoseNetParams};
@@ -386,32 +388,52 @@ impl PoseDecoder {
         input_h: u32,
         people: &mut Vec<Person>,
     ) -> Result<(), String> {
+        self.decode_item(outputs, 0, input_w, input_h, people)
+    }
+
+    /// Decodes image `item` of a batched run.
+    pub fn decode_item(
+        &mut self,
+        outputs: &[OutputBuffer],
+        item: usize,
+        input_w: u32,
+        input_h: u32,
+        people: &mut Vec<Person>,
+    ) -> Result<(), String> {
         let s = self.settings;
         let min_person = s.person_threshold(self.plan.family);
         let topo = &self.plan.topology;
-        let get = |i: usize| -> Result<&OutputBuffer, String> {
-            outputs.get(i).ok_or_else(|| format!("output {i} missing"))
+        // Output `i` of image `item`: its values and its shape without the batch dimension.
+        let get = |i: usize| -> Result<(&[f32], &[usize]), String> {
+            let o = outputs.get(i).ok_or_else(|| format!("output {i} missing"))?;
+            let batch = o.shape.first().copied().unwrap_or(1).max(1);
+            if item >= batch {
+                return Err(format!(
+                    "output {i} has shape {:?}: no image {item} in the batch",
+                    o.shape
+                ));
+            }
+            let len = o.data.len() / batch;
+            Ok((&o.data[item * len..(item + 1) * len], &o.shape[1.min(o.shape.len())..]))
         };
         match self.plan.outputs {
             OutputPlan::TrtPose { cmap, paf, layout } => {
                 let (c, p) = (get(cmap)?, get(paf)?);
-                let view =
-                    |o: &OutputBuffer, name: &str| -> Result<(usize, usize, usize), String> {
-                        if o.shape.len() != 4 || o.shape[0] != 1 {
-                            return Err(format!(
-                                "{name} output has shape {:?}, expected [1, ...]",
-                                o.shape
-                            ));
-                        }
-                        Ok(match layout {
-                            Layout::Chw => (o.shape[1], o.shape[2], o.shape[3]),
-                            Layout::Hwc => (o.shape[3], o.shape[1], o.shape[2]),
-                        })
+                let view = |shape: &[usize], name: &str| -> Result<(usize, usize, usize), String> {
+                    let [a, b, c] = shape else {
+                        return Err(format!(
+                            "{name} output has per-image shape {shape:?}, expected 3 dimensions"
+                        ));
                     };
-                let (cc, ch, cw) = view(c, "cmap")?;
-                let (pc, ph, pw) = view(p, "paf")?;
-                let cmap = MapView::new(&c.data, cc, ch, cw, layout)?;
-                let paf = MapView::new(&p.data, pc, ph, pw, layout)?;
+                    Ok(match layout {
+                        Layout::Chw => (*a, *b, *c),
+                        Layout::Hwc => (*c, *a, *b),
+                    })
+                };
+                let (cc, ch, cw) = view(c.1, "cmap")?;
+                let (pc, ph, pw) = view(p.1, "paf")?;
+                let cmap = MapView::new(c.0, cc, ch, cw, layout)?;
+                let paf = MapView::new(p.0, pc, ph, pw, layout)?;
                 let parser = self.trt.as_mut().expect("trt_pose plan has a parser");
                 parser.parse(&cmap, &paf)?;
                 parser.people_into(people);
@@ -419,7 +441,7 @@ impl PoseDecoder {
             }
             OutputPlan::MoveNetMulti { output } => {
                 movenet::decode_multipose(
-                    &get(output)?.data,
+                    get(output)?.0,
                     topo,
                     min_person,
                     s.min_keypoint_score,
@@ -428,7 +450,7 @@ impl PoseDecoder {
             }
             OutputPlan::MoveNetSingle { output } => {
                 movenet::decode_singlepose(
-                    &get(output)?.data,
+                    get(output)?.0,
                     topo,
                     min_person,
                     s.min_keypoint_score,
@@ -442,16 +464,16 @@ impl PoseDecoder {
                 bwd,
             } => {
                 let hm = get(heatmap)?;
-                if hm.shape.len() != 4 {
-                    return Err(format!("heatmap has shape {:?}", hm.shape));
+                if hm.1.len() != 3 {
+                    return Err(format!("heatmap has per-image shape {:?}", hm.1));
                 }
                 let outs = PoseNetOutputs {
-                    heatmap: &hm.data,
-                    offsets: &get(offsets)?.data,
-                    displacement_fwd: &get(fwd)?.data,
-                    displacement_bwd: &get(bwd)?.data,
-                    height: hm.shape[1],
-                    width: hm.shape[2],
+                    heatmap: hm.0,
+                    offsets: get(offsets)?.0,
+                    displacement_fwd: get(fwd)?.0,
+                    displacement_bwd: get(bwd)?.0,
+                    height: hm.1[0],
+                    width: hm.1[1],
                 };
                 self.posenet
                     .decode(&outs, input_w, input_h, topo, s.min_keypoint_score, people)?;
@@ -491,6 +513,17 @@ impl Default for EstimatorConfig {
     }
 }
 
+/// Loads the engine to switch to when the current one fails in the middle of a stream.
+pub type FallbackLoader = Box<dyn FnMut() -> Result<Box<dyn Engine>, EngineError> + Send>;
+
+/// A switch to the fallback engine: the backend that failed and its error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failover {
+    pub from: Backend,
+    pub to: Backend,
+    pub reason: String,
+}
+
 /// Engine + preprocessing + decoding: one frame in, people in frame pixels out.
 pub struct PoseEstimator {
     engine: Box<dyn Engine>,
@@ -499,6 +532,11 @@ pub struct PoseEstimator {
     outputs: Vec<OutputBuffer>,
     resize: ResizeMode,
     input_size: u32,
+    /// CPU-prepared batch input (batches on engines that do not prepare frames themselves).
+    batch_f32: Vec<f32>,
+    batch_i32: Vec<i32>,
+    fallback: Option<FallbackLoader>,
+    failover: Option<Failover>,
 }
 
 impl PoseEstimator {
@@ -518,7 +556,66 @@ impl PoseEstimator {
             outputs: Vec::new(),
             resize,
             input_size: config.input_size.max(32),
+            batch_f32: Vec::new(),
+            batch_i32: Vec::new(),
+            fallback: None,
+            failover: None,
         })
+    }
+
+    /// Sets how to load a replacement engine (the CPU) if the current one fails mid-stream;
+    /// the failed frame is then run again on it, so no frame is lost.
+    pub fn set_fallback(&mut self, loader: FallbackLoader) {
+        self.fallback = Some(loader);
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.engine.backend()
+    }
+
+    /// Where inputs are prepared (see [`Engine::preprocessing`]).
+    pub fn preprocessing(&self) -> String {
+        self.engine.preprocessing()
+    }
+
+    /// The switch made since the last call, if any (the element warns once per switch).
+    pub fn take_failover(&mut self) -> Option<Failover> {
+        self.failover.take()
+    }
+
+    /// After a failed run: switches to the fallback engine when the error is the backend's
+    /// (not the model's) and one is configured. Returns whether the run should be repeated.
+    fn fail_over(&mut self, error: &EngineError) -> Result<bool, EngineError> {
+        let backend_fault = matches!(error, EngineError::Device(_) | EngineError::Inference(_));
+        if !backend_fault || self.engine.backend() == Backend::Cpu {
+            return Ok(false);
+        }
+        let Some(loader) = self.fallback.as_mut() else {
+            return Ok(false);
+        };
+        let replacement = loader().map_err(|e| {
+            EngineError::Runtime(format!(
+                "{} failed ({error}) and the fallback engine could not be loaded: {e}",
+                self.engine.backend()
+            ))
+        })?;
+        if replacement.inputs() != self.engine.inputs()
+            || replacement.outputs() != self.engine.outputs()
+        {
+            return Err(EngineError::Runtime(format!(
+                "{} failed ({error}) and the fallback engine has different inputs or outputs",
+                self.engine.backend()
+            )));
+        }
+        self.failover = Some(Failover {
+            from: self.engine.backend(),
+            to: replacement.backend(),
+            reason: error.to_string(),
+        });
+        self.engine = replacement;
+        // The fallback is used once: a second failure is reported, not retried forever.
+        self.fallback = None;
+        Ok(true)
     }
 
     pub fn plan(&self) -> &ModelPlan {
@@ -548,10 +645,93 @@ impl PoseEstimator {
         people: &mut Vec<Person>,
     ) -> Result<Geometry, EngineError> {
         let geometry = self.geometry_for(frame.width as u32, frame.height as u32);
-        let (input, shape) = self.pre.run(frame, &geometry, &self.decoder.plan().input);
-        self.engine.run(input, shape, &mut self.outputs)?;
+        let jobs = [FrameJob { frame, geometry }];
+        loop {
+            match self.run_jobs(&jobs) {
+                Ok(()) => break,
+                Err(e) => {
+                    if !self.fail_over(&e)? {
+                        return Err(e);
+                    }
+                }
+            }
+        }
         self.decode_outputs(&geometry, people)?;
         Ok(geometry)
+    }
+
+    /// Runs one batch of frames (every frame must map to the same network input size) and
+    /// fills `people[i]` for frame `i`. Models need a dynamic (or matching) batch dimension.
+    pub fn process_batch(
+        &mut self,
+        frames: &[&SourceFrame],
+        people: &mut [Vec<Person>],
+    ) -> Result<(), EngineError> {
+        assert_eq!(frames.len(), people.len(), "one people list per frame");
+        let jobs: Vec<FrameJob> = frames
+            .iter()
+            .map(|f| FrameJob {
+                frame: f,
+                geometry: self.geometry_for(f.width as u32, f.height as u32),
+            })
+            .collect();
+        loop {
+            match self.run_jobs(&jobs) {
+                Ok(()) => break,
+                Err(e) => {
+                    if !self.fail_over(&e)? {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        for (i, (job, out)) in jobs.iter().zip(people.iter_mut()).enumerate() {
+            let g = &job.geometry;
+            self.decoder
+                .decode_item(&self.outputs, i, g.input_w, g.input_h, out)
+                .map_err(EngineError::Inference)?;
+            for p in out.iter_mut() {
+                p.map_to_frame(g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares and runs one batch: on the engine's device when it can, else on the CPU.
+    fn run_jobs(&mut self, jobs: &[FrameJob]) -> Result<(), EngineError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let format = self.decoder.plan().input;
+        if self.engine.run_frames(jobs, &format, &mut self.outputs)? {
+            return Ok(());
+        }
+        if let [job] = jobs {
+            let (input, shape) = self.pre.run(job.frame, &job.geometry, &format);
+            return self.engine.run(input, shape, &mut self.outputs);
+        }
+        self.batch_f32.clear();
+        self.batch_i32.clear();
+        let mut shape = Vec::new();
+        for job in jobs {
+            let (input, s) = self.pre.run(job.frame, &job.geometry, &format);
+            if !shape.is_empty() && shape[1..] != s[1..] {
+                return Err(EngineError::Inference(
+                    "frames of one batch need the same network input size".into(),
+                ));
+            }
+            shape = s.to_vec();
+            match input {
+                InputData::F32(d) => self.batch_f32.extend_from_slice(d),
+                InputData::I32(d) => self.batch_i32.extend_from_slice(d),
+            }
+        }
+        shape[0] = jobs.len();
+        let input = match format.elem {
+            InputElem::F32 => InputData::F32(&self.batch_f32),
+            InputElem::I32 => InputData::I32(&self.batch_i32),
+        };
+        self.engine.run(input, &shape, &mut self.outputs)
     }
 
     /// Decodes the outputs of the last run for a frame placed as `geometry`.

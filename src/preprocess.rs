@@ -119,17 +119,17 @@ pub struct InputFormat {
 
 /// Contributions of source samples to one output sample.
 #[derive(Debug, Clone, Default)]
-struct Taps {
-    start: Vec<usize>,
-    count: Vec<usize>,
-    weights: Vec<f32>,
+pub(crate) struct Taps {
+    pub(crate) start: Vec<usize>,
+    pub(crate) count: Vec<usize>,
+    pub(crate) weights: Vec<f32>,
     /// Index of the first weight of each output sample.
-    first: Vec<usize>,
+    pub(crate) first: Vec<usize>,
 }
 
 impl Taps {
     /// PIL-style bilinear weights from `in_size` samples to `out_size` samples.
-    fn new(in_size: usize, out_size: usize) -> Self {
+    pub(crate) fn new(in_size: usize, out_size: usize) -> Self {
         let mut t = Taps::default();
         let scale = in_size as f64 / out_size.max(1) as f64;
         let filterscale = scale.max(1.0);

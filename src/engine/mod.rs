@@ -1,10 +1,14 @@
 //! Inference engines behind one small trait, so elements and tools never talk to a runtime
 //! directly. ONNX Runtime provides the CPU, CUDA and TensorRT backends.
 
+pub mod cuda;
 pub mod ort_engine;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use crate::pose::Geometry;
+use crate::preprocess::{InputFormat, SourceFrame};
 
 pub use ort_engine::{OrtEngine, OrtRuntime};
 
@@ -119,6 +123,9 @@ pub enum EngineError {
     BackendUnavailable { backend: Backend, reason: String },
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The GPU failed during a run (out of memory, a lost device, a failed copy).
+    #[error("GPU error: {0}")]
+    Device(String),
 }
 
 /// What to load and how.
@@ -135,6 +142,11 @@ pub struct EngineOptions {
     pub fp16: bool,
     /// TensorRT builder workspace in MB; `None` = TensorRT's default.
     pub workspace_mb: Option<u32>,
+    /// CUDA graphs for the CUDA backend: `None` uses them when the model's input shape is
+    /// static, `Some(false)` never.
+    pub cuda_graph: Option<bool>,
+    /// Prepare frames on the GPU (CUDA backend) when the kernel compiles there.
+    pub gpu_preprocess: bool,
 }
 
 impl Default for EngineOptions {
@@ -147,6 +159,8 @@ impl Default for EngineOptions {
             engine_cache: None,
             fp16: false,
             workspace_mb: None,
+            cuda_graph: None,
+            gpu_preprocess: true,
         }
     }
 }
@@ -163,6 +177,29 @@ pub trait Engine: Send {
         shape: &[usize],
         outputs: &mut Vec<OutputBuffer>,
     ) -> Result<(), EngineError>;
+
+    /// Runs one batch straight from frames, preparing the input itself (on the GPU). `Ok(false)`
+    /// means this engine does not prepare inputs: the caller pre-processes and calls `run`.
+    fn run_frames(
+        &mut self,
+        _frames: &[FrameJob],
+        _format: &InputFormat,
+        _outputs: &mut Vec<OutputBuffer>,
+    ) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
+    /// Where inputs are prepared and why, for logs and reports.
+    fn preprocessing(&self) -> String {
+        "cpu".into()
+    }
+}
+
+/// One frame of a batch and where it goes in the network input.
+#[derive(Debug, Clone)]
+pub struct FrameJob<'a> {
+    pub frame: &'a SourceFrame<'a>,
+    pub geometry: Geometry,
 }
 
 /// Checks that `path` is a readable, non-empty regular file before a runtime sees it, so the

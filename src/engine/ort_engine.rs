@@ -4,16 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 use ort::environment::Environment;
 use ort::ep;
-use ort::session::Session;
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{IoBinding, Session};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{Shape, TensorElementType, TensorRef, TensorRefMut, ValueType};
 
+use super::cuda::{self, GpuPreprocessor};
 use super::{
-    Backend, ElementType, Engine, EngineError, EngineOptions, InputData, OutputBuffer, TensorSpec,
-    check_model_file,
+    Backend, ElementType, Engine, EngineError, EngineOptions, FrameJob, InputData, OutputBuffer,
+    TensorSpec, check_model_file,
 };
+use crate::preprocess::{InputElem, InputFormat, TensorLayout};
 
 /// Library path baked in by the project's setup script (`TRTPOSE_DEFAULT_ORT_DYLIB` at build
 /// time), used when neither a property nor `ORT_DYLIB_PATH` names one.
@@ -132,10 +138,169 @@ fn spec_of(name: &str, dtype: &ValueType) -> TensorSpec {
 
 /// A model loaded into an ONNX Runtime session on one backend.
 pub struct OrtEngine {
+    // Declared first so it is dropped before the CUDA stream it runs on.
     session: Session,
     backend: Backend,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
+    device: Option<DeviceIo>,
+}
+
+/// Device-resident inputs and outputs of a CUDA session: ONNX Runtime reads the input from and
+/// writes the outputs to buffers it never moves (IoBinding), on the engine's own stream, which
+/// is what CUDA graphs need; frames can be pre-processed straight into the input buffer.
+struct DeviceIo {
+    // Field order is drop order: the binding (which keeps the session alive) goes first.
+    binding: Option<IoBinding>,
+    bound_shape: Vec<usize>,
+    input: Option<CudaSlice<u8>>,
+    outputs: Vec<(CudaSlice<f32>, Vec<usize>)>,
+    pre: Option<GpuPreprocessor>,
+    /// Why frames are not prepared on the GPU, when they are not.
+    pre_unavailable: Option<String>,
+    cuda_graph: bool,
+    device_id: i32,
+    stream: Arc<CudaStream>,
+}
+
+fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> EngineError + '_ {
+    move |e| EngineError::Device(format!("{what}: {e}"))
+}
+
+impl DeviceIo {
+    fn memory_info(&self) -> Result<MemoryInfo<'static>, EngineError> {
+        MemoryInfo::new(
+            AllocationDevice::CUDA,
+            self.device_id,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(|e| EngineError::Runtime(e.to_string()))
+    }
+
+    /// Binds device buffers for input `shape`, reallocating only when the shape changes.
+    fn bind(
+        &mut self,
+        session: &Session,
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        shape: &[usize],
+        elem: InputElem,
+    ) -> Result<(), EngineError> {
+        if self.binding.is_some() && self.bound_shape == shape {
+            return Ok(());
+        }
+        if self.cuda_graph && self.binding.is_some() {
+            return Err(EngineError::Inference(format!(
+                "the input shape changed from {:?} to {shape:?}, but a CUDA graph replays one fixed shape; set cuda-graph off for inputs whose size changes",
+                self.bound_shape
+            )));
+        }
+        let ort_err = |e: ort::Error| EngineError::Runtime(e.to_string());
+        let batch = shape.first().copied().unwrap_or(1);
+        let mut resolved = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            let dims: Option<Vec<usize>> = o
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| match d {
+                    d if d > 0 => Some(d as usize),
+                    _ if i == 0 => Some(batch),
+                    _ => None,
+                })
+                .collect();
+            resolved.push(dims.ok_or_else(|| {
+                EngineError::Inference(format!(
+                    "output {o} has dynamic dimensions besides the batch; the CUDA path needs them fixed (export the model with a fixed input size)"
+                ))
+            })?);
+        }
+        self.binding = None;
+        let mut binding = session.create_binding().map_err(ort_err)?;
+        let count: usize = shape.iter().product();
+        let input = self
+            .stream
+            .alloc_zeros::<u8>(count * 4)
+            .map_err(device_err("allocating the network input"))?;
+        let info = self.memory_info()?;
+        let (ptr, _sync) = input.device_ptr(&self.stream);
+        let ort_shape = Shape::from(shape);
+        let name = inputs[0].name.as_str();
+        // SAFETY: `input` holds `count` 4-byte elements and lives as long as the binding.
+        unsafe {
+            match elem {
+                InputElem::F32 => {
+                    let t = TensorRefMut::<f32>::from_raw(info, ptr as *mut _, ort_shape)
+                        .map_err(ort_err)?;
+                    binding.bind_input(name, &t).map_err(ort_err)?;
+                }
+                InputElem::I32 => {
+                    let t = TensorRefMut::<i32>::from_raw(info, ptr as *mut _, ort_shape)
+                        .map_err(ort_err)?;
+                    binding.bind_input(name, &t).map_err(ort_err)?;
+                }
+            }
+        }
+        drop(_sync);
+        let mut buffers = Vec::with_capacity(outputs.len());
+        for (o, dims) in outputs.iter().zip(resolved) {
+            let len: usize = dims.iter().product();
+            let buf = self
+                .stream
+                .alloc_zeros::<f32>(len)
+                .map_err(device_err("allocating the network outputs"))?;
+            {
+                let (optr, _sync) = buf.device_ptr(&self.stream);
+                // SAFETY: `buf` holds `len` floats and lives as long as the binding.
+                let t = unsafe {
+                    TensorRefMut::<f32>::from_raw(
+                        self.memory_info()?,
+                        optr as *mut _,
+                        Shape::from(dims.as_slice()),
+                    )
+                }
+                .map_err(ort_err)?;
+                binding.bind_output(o.name.as_str(), t).map_err(ort_err)?;
+            }
+            buffers.push((buf, dims));
+        }
+        self.input = Some(input);
+        self.outputs = buffers;
+        self.binding = Some(binding);
+        self.bound_shape = shape.to_vec();
+        Ok(())
+    }
+
+    fn input_ptr(&self) -> u64 {
+        let input = self.input.as_ref().expect("bound");
+        let (ptr, _sync) = input.device_ptr(&self.stream);
+        ptr
+    }
+
+    /// Runs the bound session and copies the outputs back to the host.
+    fn run(
+        &mut self,
+        session: &mut Session,
+        outputs: &mut Vec<OutputBuffer>,
+    ) -> Result<(), EngineError> {
+        let binding = self.binding.as_ref().expect("bound before running");
+        session
+            .run_binding(binding)
+            .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))?;
+        outputs.resize_with(self.outputs.len(), OutputBuffer::default);
+        for (out, (buf, dims)) in outputs.iter_mut().zip(&self.outputs) {
+            out.shape.clone_from(dims);
+            out.data.resize(buf.len(), 0.0);
+            self.stream
+                .memcpy_dtoh(buf, out.data.as_mut_slice())
+                .map_err(device_err("copying the outputs back"))?;
+        }
+        self.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for OrtEngine {
@@ -207,16 +372,21 @@ impl OrtEngine {
                 .map_err(|e| rt_err(e.to_string()))?;
         }
         let unavailable = |reason: String| EngineError::BackendUnavailable { backend, reason };
+        let mut cuda_stream = None;
         match backend {
             Backend::Cpu => {}
             Backend::Cuda => {
-                let mut cuda = ep::CUDA::default().with_device_id(options.device_id);
-                if options.gpu_mem_limit > 0 {
-                    cuda = cuda.with_memory_limit(options.gpu_mem_limit);
-                }
+                // The driver is checked first: its absence is the usual reason, and ONNX
+                // Runtime's own message for it is a dlopen error about a provider library.
+                let ctx = cuda::open_device(options.device_id.max(0) as usize).map_err(unavailable)?;
+                let stream = ctx
+                    .new_stream()
+                    .map_err(|e| unavailable(format!("cannot create a CUDA stream: {e}")))?;
+                let cuda = Self::cuda_provider(options, &stream, options.cuda_graph == Some(true));
                 builder = builder
                     .with_execution_providers([cuda.build().error_on_failure()])
                     .map_err(|e| unavailable(e.to_string()))?;
+                cuda_stream = Some(stream);
             }
             Backend::TensorRt => {
                 let mut trt = ep::TensorRT::default()
@@ -235,28 +405,92 @@ impl OrtEngine {
                     .map_err(|e| unavailable(e.to_string()))?;
             }
         }
-        let session = builder
+        let mut session = builder
             .commit_from_file(model)
             .map_err(|e| EngineError::Model {
                 path: model.display().to_string(),
                 problem: format!("ONNX Runtime cannot load it: {e}"),
             })?;
-        let inputs = session
+        let inputs: Vec<TensorSpec> = session
             .inputs()
             .iter()
             .map(|o| spec_of(o.name(), o.dtype()))
             .collect();
-        let outputs = session
+        let outputs: Vec<TensorSpec> = session
             .outputs()
             .iter()
             .map(|o| spec_of(o.name(), o.dtype()))
             .collect();
+        let mut cuda_graph = options.cuda_graph == Some(true);
+        let device = match cuda_stream {
+            Some(stream) => {
+                // Graphs replay fixed addresses and shapes: by default only for static inputs.
+                let static_input = inputs
+                    .first()
+                    .is_some_and(|i| i.shape.iter().all(|&d| d > 0));
+                if options.cuda_graph.is_none() && static_input {
+                    let cuda = Self::cuda_provider(options, &stream, true);
+                    let graphed = (|| -> Result<Session, String> {
+                        let e = |e: ort::Error<_>| e.to_string();
+                        Session::builder(runtime.environment())
+                            .map_err(|e| e.to_string())?
+                            .with_optimization_level(GraphOptimizationLevel::Level3)
+                            .map_err(e)?
+                            .with_execution_providers([cuda.build().error_on_failure()])
+                            .map_err(e)?
+                            .commit_from_file(model)
+                            .map_err(|e| e.to_string())
+                    })();
+                    if let Ok(g) = graphed {
+                        session = g;
+                        cuda_graph = true;
+                    }
+                }
+                let (pre, pre_unavailable) = if options.gpu_preprocess {
+                    match GpuPreprocessor::new(stream.clone()) {
+                        Ok(p) => (Some(p), None),
+                        Err(e) => (None, Some(e)),
+                    }
+                } else {
+                    (None, Some("gpu pre-processing is switched off".into()))
+                };
+                Some(DeviceIo {
+                    binding: None,
+                    bound_shape: Vec::new(),
+                    input: None,
+                    outputs: Vec::new(),
+                    pre,
+                    pre_unavailable,
+                    cuda_graph,
+                    device_id: options.device_id,
+                    stream,
+                })
+            }
+            None => None,
+        };
         Ok(OrtEngine {
             session,
             backend,
             inputs,
             outputs,
+            device,
         })
+    }
+
+    fn cuda_provider(options: &EngineOptions, stream: &Arc<CudaStream>, graph: bool) -> ep::CUDA {
+        let mut cuda = ep::CUDA::default()
+            .with_device_id(options.device_id)
+            .with_cuda_graph(graph);
+        if options.gpu_mem_limit > 0 {
+            cuda = cuda.with_memory_limit(options.gpu_mem_limit);
+        }
+        // SAFETY: the stream is kept in the engine's DeviceIo, which outlives the session.
+        unsafe { cuda.with_compute_stream(stream.cu_stream() as *mut ()) }
+    }
+
+    /// Whether the CUDA session replays a captured CUDA graph.
+    pub fn uses_cuda_graph(&self) -> bool {
+        self.device.as_ref().is_some_and(|d| d.cuda_graph)
     }
 }
 
@@ -279,6 +513,22 @@ impl Engine for OrtEngine {
         shape: &[usize],
         outputs: &mut Vec<OutputBuffer>,
     ) -> Result<(), EngineError> {
+        if let Some(dev) = self.device.as_mut() {
+            let elem = match input {
+                InputData::F32(_) => InputElem::F32,
+                InputData::I32(_) => InputElem::I32,
+            };
+            dev.bind(&self.session, &self.inputs, &self.outputs, shape, elem)?;
+            let bytes: &[u8] = match input {
+                InputData::F32(d) => bytemuck_f32(d),
+                InputData::I32(d) => bytemuck_i32(d),
+            };
+            let buf = dev.input.as_mut().expect("bound");
+            dev.stream
+                .memcpy_htod(bytes, buf)
+                .map_err(device_err("uploading the network input"))?;
+            return dev.run(&mut self.session, outputs);
+        }
         let fail = |e: ort::Error| EngineError::Inference(e.to_string());
         let name = self.inputs[0].name.clone();
         let shape = shape.to_vec();
@@ -311,4 +561,59 @@ impl Engine for OrtEngine {
         }
         Ok(())
     }
+
+    fn run_frames(
+        &mut self,
+        frames: &[FrameJob],
+        format: &InputFormat,
+        outputs: &mut Vec<OutputBuffer>,
+    ) -> Result<bool, EngineError> {
+        let Some(dev) = self.device.as_mut() else {
+            return Ok(false);
+        };
+        if dev.pre.is_none() || frames.is_empty() {
+            return Ok(false);
+        }
+        let g = frames[0].geometry;
+        if frames.iter().any(|f| (f.geometry.input_w, f.geometry.input_h) != (g.input_w, g.input_h)) {
+            return Err(EngineError::Inference(
+                "frames of one batch need the same network input size".into(),
+            ));
+        }
+        let (w, h) = (g.input_w as usize, g.input_h as usize);
+        let shape = match format.layout {
+            TensorLayout::Nchw => [frames.len(), 3, h, w],
+            TensorLayout::Nhwc => [frames.len(), h, w, 3],
+        };
+        dev.bind(&self.session, &self.inputs, &self.outputs, &shape, format.elem)?;
+        let base = dev.input_ptr();
+        let item_bytes = (3 * w * h * 4) as u64;
+        let pre = dev.pre.as_mut().expect("checked above");
+        for (i, job) in frames.iter().enumerate() {
+            pre.run(job.frame, &job.geometry, format, base + i as u64 * item_bytes)
+                .map_err(EngineError::Device)?;
+        }
+        dev.run(&mut self.session, outputs)?;
+        Ok(true)
+    }
+
+    fn preprocessing(&self) -> String {
+        match &self.device {
+            None => "cpu".into(),
+            Some(d) => match &d.pre_unavailable {
+                None => "gpu".into(),
+                Some(why) => format!("cpu ({why})"),
+            },
+        }
+    }
+}
+
+fn bytemuck_f32(d: &[f32]) -> &[u8] {
+    // SAFETY: any f32 bit pattern is valid bytes; the length covers the same memory.
+    unsafe { std::slice::from_raw_parts(d.as_ptr().cast(), std::mem::size_of_val(d)) }
+}
+
+fn bytemuck_i32(d: &[i32]) -> &[u8] {
+    // SAFETY: as above.
+    unsafe { std::slice::from_raw_parts(d.as_ptr().cast(), std::mem::size_of_val(d)) }
 }

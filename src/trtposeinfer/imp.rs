@@ -52,6 +52,10 @@ struct Settings {
     post_messages: bool,
     json_output: Option<PathBuf>,
     engine_cache: Option<PathBuf>,
+    device_id: u32,
+    gpu_mem_limit_mb: u64,
+    cuda_graph: bool,
+    gpu_preprocess: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +77,10 @@ impl Default for Settings {
             post_messages: DEFAULT_POST_MESSAGES,
             json_output: None,
             engine_cache: None,
+            device_id: 0,
+            gpu_mem_limit_mb: 0,
+            cuda_graph: true,
+            gpu_preprocess: true,
         }
     }
 }
@@ -262,6 +270,32 @@ impl ObjectImpl for TrtPoseInfer {
                     .blurb("Folder for TensorRT engines: built and cached there on first use, reused after; trtposeconvert writes here too. A cached engine whose sidecar does not match this GPU, TensorRT or model is skipped with a warning")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("device-id")
+                    .nick("GPU")
+                    .blurb("CUDA device for the cuda and tensorrt backends")
+                    .maximum(63)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("gpu-mem-limit")
+                    .nick("GPU memory limit")
+                    .blurb("Most GPU memory (MB) ONNX Runtime's CUDA backend may take for its arena; 0 = no limit. Running out of it mid-stream switches to the CPU with a warning")
+                    .maximum(1 << 20)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("cuda-graph")
+                    .nick("CUDA graph")
+                    .blurb("Replay the network as a captured CUDA graph (cuda backend) when its input shape is static; cuts per-launch CPU cost")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("gpu-preprocess")
+                    .nick("GPU pre-processing")
+                    .blurb("With the cuda backend, upload each frame once and convert, resize and normalize it on the GPU (needs libnvrtc); off = prepare on the CPU")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("json-output")
                     .nick("JSON output")
                     .blurb("Write one JSON object per frame (JSON Lines) to this file; empty = off")
@@ -304,6 +338,10 @@ impl ObjectImpl for TrtPoseInfer {
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             "json-output" => s.json_output = path_property(value),
             "engine-cache" => s.engine_cache = path_property(value),
+            "device-id" => s.device_id = value.get().expect("type checked upstream"),
+            "gpu-mem-limit" => s.gpu_mem_limit_mb = value.get().expect("type checked upstream"),
+            "cuda-graph" => s.cuda_graph = value.get().expect("type checked upstream"),
+            "gpu-preprocess" => s.gpu_preprocess = value.get().expect("type checked upstream"),
             other => unimplemented!("property {other}"),
         }
         gst::debug!(CAT, imp = self, "set {} to {:?}", pspec.name(), value);
@@ -335,6 +373,10 @@ impl ObjectImpl for TrtPoseInfer {
             "post-messages" => s.post_messages.to_value(),
             "json-output" => path(&s.json_output).to_value(),
             "engine-cache" => path(&s.engine_cache).to_value(),
+            "device-id" => s.device_id.to_value(),
+            "gpu-mem-limit" => s.gpu_mem_limit_mb.to_value(),
+            "cuda-graph" => s.cuda_graph.to_value(),
+            "gpu-preprocess" => s.gpu_preprocess.to_value(),
             other => unimplemented!("property {other}"),
         }
     }
@@ -440,6 +482,10 @@ impl TrtPoseInfer {
             },
             threads: s.threads as usize,
             engine_cache: s.engine_cache.clone(),
+            device_id: s.device_id as i32,
+            gpu_mem_limit: (s.gpu_mem_limit_mb as usize).saturating_mul(1 << 20),
+            cuda_graph: (!s.cuda_graph).then_some(false),
+            gpu_preprocess: s.gpu_preprocess,
             ..Default::default()
         };
         let mut skipped = Vec::new();
@@ -491,12 +537,22 @@ impl TrtPoseInfer {
                 max_people: s.max_people as usize,
             },
         };
-        let estimator = PoseEstimator::new(Box::new(engine), &config).map_err(|e| {
+        let preprocessing = crate::engine::Engine::preprocessing(&engine);
+        let mut estimator = PoseEstimator::new(Box::new(engine), &config).map_err(|e| {
             gst::error_msg!(
                 gst::StreamError::WrongType,
                 ("Model {} does not fit: {}", model.display(), e)
             )
         })?;
+        if backend != Backend_::Cpu {
+            // A GPU failing mid-stream (out of memory, lost device) hands over to the CPU.
+            let (cpu_model, cpu_options) = (model.clone(), options.clone());
+            estimator.set_fallback(Box::new(move || {
+                let engine = OrtEngine::load_on(runtime, &cpu_model, &cpu_options, Backend_::Cpu)?;
+                Ok(Box::new(engine) as Box<dyn crate::engine::Engine>)
+            }));
+            gst::info!(CAT, imp = self, "pre-processing on {preprocessing}");
+        }
         let json = match &s.json_output {
             Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
                 |e| {
@@ -579,7 +635,22 @@ impl TrtPoseInfer {
         })?;
         source.matrix = video::matrix(&info);
         let start = Instant::now();
-        if let Err(e) = state.estimator.process(&source, &mut state.people) {
+        let result = state.estimator.process(&source, &mut state.people);
+        if let Some(f) = state.estimator.take_failover() {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Failed,
+                (
+                    "{} backend failed at frame {}, switching to {} for the rest of the stream (the frame was run again there): {}",
+                    f.from,
+                    state.frames - 1,
+                    f.to,
+                    f.reason
+                )
+            );
+            *self.active_backend.lock().unwrap() = Some(f.to.name().to_string());
+        }
+        if let Err(e) = result {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("Inference failed: {}", e));
             return Err(gst::FlowError::Error);
         }

@@ -1,0 +1,438 @@
+//! The CUDA side of the GPU backend, through `cudarc` with the driver and NVRTC loaded at run
+//! time: a device probe that names why a GPU cannot be used, and frame pre-processing on the
+//! GPU (upload once, one kernel for colour, resize and normalization into the network input).
+//!
+//! Nothing here links CUDA: on a machine without the driver every entry point returns an error
+//! that says so, and callers stay on the CPU.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, PushKernelArg,
+    sys::CUdeviceptr,
+};
+
+use crate::draw::{PixelFormat, YuvMatrix};
+use crate::pose::Geometry;
+use crate::preprocess::{InputElem, InputFormat, SourceFrame, TensorLayout, Taps};
+
+/// The kernel source, compiled by NVRTC when a GPU engine starts.
+pub const PREPROCESS_SOURCE: &str = include_str!("preprocess.cu");
+const PREPROCESS_KERNEL: &str = "trtpose_preprocess";
+
+/// What the probe found out about one GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuInfo {
+    pub ordinal: usize,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub total_mem: usize,
+}
+
+/// Runs `f`, turning a panic inside cudarc (it panics when a symbol is missing from an old
+/// driver) into an error message.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("{what}: {msg}"))
+        }
+    }
+}
+
+fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the library.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Opens the primary context of GPU `ordinal` (the one ONNX Runtime's CUDA provider uses too).
+pub fn open_device(ordinal: usize) -> Result<Arc<CudaContext>, String> {
+    if !driver_present() {
+        return Err(
+            "the NVIDIA driver library (libcuda.so.1) is not installed on this machine".into(),
+        );
+    }
+    guarded("CUDA initialisation", || {
+        let count = CudaContext::device_count().map_err(|e| format!("CUDA init failed: {e}"))?;
+        if count <= 0 {
+            return Err("the NVIDIA driver reports no CUDA device".into());
+        }
+        if ordinal >= count as usize {
+            return Err(format!(
+                "device-id {ordinal} does not exist: the driver reports {count} CUDA device(s)"
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA device {ordinal}: {e}"))?;
+        // One stream per engine, so cudarc's cross-stream event bookkeeping only costs time.
+        // SAFETY: every buffer of an engine is used on that engine's single stream.
+        unsafe { ctx.disable_event_tracking() };
+        Ok(ctx)
+    })
+}
+
+/// Name, compute capability and memory of GPU `ordinal`, or why there is none.
+pub fn probe(ordinal: usize) -> Result<GpuInfo, String> {
+    let ctx = open_device(ordinal)?;
+    guarded("CUDA device query", || {
+        let e = |e: DriverError| e.to_string();
+        Ok(GpuInfo {
+            ordinal,
+            name: ctx.name().map_err(e)?,
+            compute_capability: ctx.compute_capability().map_err(e)?,
+            total_mem: ctx.total_mem().map_err(e)?,
+        })
+    })
+}
+
+/// Compiles the pre-processing kernel to PTX. FMA contraction is off so the GPU repeats the
+/// CPU's float arithmetic exactly.
+pub fn compile_preprocess() -> Result<cudarc::nvrtc::Ptx, String> {
+    if !nvrtc_present() {
+        return Err("the CUDA runtime compiler (libnvrtc.so) is not installed".into());
+    }
+    guarded("NVRTC", || {
+        let opts = cudarc::nvrtc::CompileOptions {
+            fmad: Some(false),
+            name: Some("trtpose_preprocess.cu".into()),
+            ..Default::default()
+        };
+        cudarc::nvrtc::compile_ptx_with_opts(PREPROCESS_SOURCE, opts)
+            .map_err(|e| format!("compiling the pre-processing kernel failed: {e}"))
+    })
+}
+
+// The layout of these structs matches `preprocess.cu`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct TapsRef {
+    start: i32,
+    count: i32,
+    first: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct PlaneParams {
+    offset: u64,
+    stride: i32,
+    width: i32,
+    height: i32,
+    h: TapsRef,
+    v: TapsRef,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct KernelParams {
+    kind: i32,
+    bytes: i32,
+    r: i32,
+    g: i32,
+    b: i32,
+    uv_u: i32,
+    bt709: i32,
+    in_w: i32,
+    in_h: i32,
+    content_w: i32,
+    content_h: i32,
+    pad_x: i32,
+    pad_y: i32,
+    nhwc: i32,
+    as_int: i32,
+    scale: [f32; 3],
+    offset: [f32; 3],
+    main: PlaneParams,
+    cu: PlaneParams,
+    cv: PlaneParams,
+}
+
+// SAFETY: plain `repr(C)` data with the kernel's layout.
+unsafe impl DeviceRepr for KernelParams {}
+
+/// Host copies of the tap tables of every plane, laid out for the kernel.
+#[derive(Debug, Default)]
+struct TapTables {
+    ints: Vec<i32>,
+    weights: Vec<f32>,
+}
+
+impl TapTables {
+    fn push(&mut self, taps: &Taps) -> TapsRef {
+        let base = self.weights.len() as i32;
+        let mut table = |values: &mut dyn Iterator<Item = i32>| {
+            let at = self.ints.len() as i32;
+            self.ints.extend(values);
+            at
+        };
+        let start = table(&mut taps.start.iter().map(|&v| v as i32));
+        let count = table(&mut taps.count.iter().map(|&v| v as i32));
+        let first = table(&mut taps.first.iter().map(|&v| base + v as i32));
+        self.weights.extend_from_slice(&taps.weights);
+        TapsRef {
+            start,
+            count,
+            first,
+        }
+    }
+
+    fn plane(&mut self, in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> PlaneParams {
+        let h = self.push(&Taps::new(in_w.max(1), out_w));
+        let v = self.push(&Taps::new(in_h.max(1), out_h));
+        PlaneParams {
+            width: in_w as i32,
+            height: in_h as i32,
+            h,
+            v,
+            ..Default::default()
+        }
+    }
+}
+
+/// Kernel parameters (without plane offsets and strides) and tap tables for one frame size,
+/// format and placement.
+fn layout_for(
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    geometry: &Geometry,
+    input: &InputFormat,
+    matrix: YuvMatrix,
+) -> (KernelParams, TapTables) {
+    let (cw, ch) = (geometry.content_w as usize, geometry.content_h as usize);
+    let mut t = TapTables::default();
+    let mut p = KernelParams {
+        bt709: (matrix == YuvMatrix::Bt709) as i32,
+        in_w: geometry.input_w as i32,
+        in_h: geometry.input_h as i32,
+        content_w: cw as i32,
+        content_h: ch as i32,
+        pad_x: geometry.pad_x as i32,
+        pad_y: geometry.pad_y as i32,
+        nhwc: (input.layout == TensorLayout::Nhwc) as i32,
+        as_int: (input.elem == InputElem::I32) as i32,
+        scale: input.normalize.scale,
+        offset: input.normalize.offset,
+        ..Default::default()
+    };
+    p.main = t.plane(width, height, cw, ch);
+    let (cws, chs) = (width.div_ceil(2), height.div_ceil(2));
+    if let Some(l) = format.packed_layout() {
+        (p.kind, p.bytes, p.r, p.g, p.b) = (0, l.bytes as i32, l.r as i32, l.g as i32, l.b as i32);
+    } else if let Some(l) = format.packed_422() {
+        (p.kind, p.r, p.g, p.b) = (4, l.y as i32, l.u as i32, l.v as i32);
+    } else {
+        match format {
+            PixelFormat::Gray8 => p.kind = 1,
+            PixelFormat::I420 | PixelFormat::Yv12 => {
+                p.kind = 2;
+                p.cu = t.plane(cws, chs, cw, ch);
+                p.cv = t.plane(cws, chs, cw, ch);
+            }
+            _ => {
+                p.kind = 3;
+                p.uv_u = (format == PixelFormat::Nv21) as i32;
+                p.cu = t.plane(cws, chs, cw, ch);
+            }
+        }
+    }
+    (p, t)
+}
+
+type LayoutKey = (PixelFormat, usize, usize, Geometry, InputFormat, YuvMatrix);
+
+/// Pre-processing on the GPU into a network input buffer that stays on the device.
+pub struct GpuPreprocessor {
+    stream: Arc<CudaStream>,
+    kernel: CudaFunction,
+    frame: Option<CudaSlice<u8>>,
+    layout_key: Option<LayoutKey>,
+    params: KernelParams,
+    taps_i: Option<CudaSlice<i32>>,
+    taps_w: Option<CudaSlice<f32>>,
+}
+
+impl GpuPreprocessor {
+    /// Compiles and loads the kernel for `stream`'s device.
+    pub fn new(stream: Arc<CudaStream>) -> Result<Self, String> {
+        let ptx = compile_preprocess()?;
+        let kernel = guarded("loading the pre-processing kernel", || {
+            let module = stream
+                .context()
+                .load_module(ptx)
+                .map_err(|e| format!("loading the pre-processing kernel failed: {e}"))?;
+            module
+                .load_function(PREPROCESS_KERNEL)
+                .map_err(|e| format!("pre-processing kernel not found: {e}"))
+        })?;
+        Ok(GpuPreprocessor {
+            stream,
+            kernel,
+            frame: None,
+            layout_key: None,
+            params: KernelParams::default(),
+            taps_i: None,
+            taps_w: None,
+        })
+    }
+
+    /// Uploads `frame` and writes the network input for it, placed as `geometry` says, at
+    /// device address `out` (one image: `3 × input_w × input_h` elements of the input type).
+    /// Work is queued on the stream; nothing waits for it here.
+    pub fn run(
+        &mut self,
+        frame: &SourceFrame,
+        geometry: &Geometry,
+        input: &InputFormat,
+        out: CUdeviceptr,
+    ) -> Result<(), String> {
+        let e = |e: DriverError| format!("CUDA pre-processing: {e}");
+        let key = (
+            frame.format,
+            frame.width,
+            frame.height,
+            *geometry,
+            *input,
+            frame.matrix,
+        );
+        if self.layout_key.as_ref() != Some(&key) {
+            let (params, tables) = layout_for(
+                frame.format,
+                frame.width,
+                frame.height,
+                geometry,
+                input,
+                frame.matrix,
+            );
+            // Empty tables still need a valid device pointer.
+            let ints = if tables.ints.is_empty() { vec![0] } else { tables.ints };
+            let weights = if tables.weights.is_empty() {
+                vec![0.0]
+            } else {
+                tables.weights
+            };
+            self.taps_i = Some(self.stream.clone_htod(&ints).map_err(e)?);
+            self.taps_w = Some(self.stream.clone_htod(&weights).map_err(e)?);
+            self.params = params;
+            self.layout_key = Some(key);
+        }
+        // Planes go one after another into one device buffer, each with its own stride.
+        let lens: Vec<usize> = frame
+            .planes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, stride))| {
+                frame
+                    .format
+                    .plane_len(i, frame.width, frame.height, *stride)
+            })
+            .collect();
+        let total: usize = lens.iter().sum::<usize>().max(1);
+        if self.frame.as_ref().is_none_or(|f| f.len() < total) {
+            // SAFETY: every byte the kernel reads is written by the copies below.
+            self.frame = Some(unsafe { self.stream.alloc::<u8>(total) }.map_err(e)?);
+        }
+        let buffer = self.frame.as_mut().expect("allocated above");
+        let mut offset = 0usize;
+        let mut planes = [PlaneParams::default(); 3];
+        for (i, ((data, stride), len)) in frame.planes.iter().zip(&lens).enumerate() {
+            if *len > 0 {
+                let mut dst = buffer.slice_mut(offset..offset + len);
+                self.stream
+                    .memcpy_htod(&data[..*len], &mut dst)
+                    .map_err(e)?;
+            }
+            planes[i] = PlaneParams {
+                offset: offset as u64,
+                stride: *stride as i32,
+                ..Default::default()
+            };
+            offset += len;
+        }
+        let mut p = self.params;
+        let place = |target: &mut PlaneParams, plane: &PlaneParams| {
+            target.offset = plane.offset;
+            target.stride = plane.stride;
+        };
+        place(&mut p.main, &planes[0]);
+        match frame.format {
+            PixelFormat::I420 => {
+                place(&mut p.cu, &planes[1]);
+                place(&mut p.cv, &planes[2]);
+            }
+            PixelFormat::Yv12 => {
+                place(&mut p.cu, &planes[2]);
+                place(&mut p.cv, &planes[1]);
+            }
+            PixelFormat::Nv12 | PixelFormat::Nv21 => place(&mut p.cu, &planes[1]),
+            _ => {}
+        }
+        if frame.width == 0 || frame.height == 0 {
+            // Nothing to sample: the whole input is padding.
+            (p.content_w, p.content_h) = (0, 0);
+        }
+        let (w, h) = (geometry.input_w, geometry.input_h);
+        if w == 0 || h == 0 {
+            return Ok(());
+        }
+        let cfg = cudarc::driver::LaunchConfig {
+            grid_dim: (w.div_ceil(16), h.div_ceil(16), 1),
+            block_dim: (16, 16, 1),
+            shared_mem_bytes: 0,
+        };
+        let frame_buf = self.frame.as_ref().expect("allocated above");
+        let (taps_i, taps_w) = (
+            self.taps_i.as_ref().expect("built above"),
+            self.taps_w.as_ref().expect("built above"),
+        );
+        let mut launch = self.stream.launch_builder(&self.kernel);
+        launch
+            .arg(frame_buf)
+            .arg(taps_i)
+            .arg(taps_w)
+            .arg(&p)
+            .arg(&out);
+        // SAFETY: the arguments match the kernel's signature; `out` holds one input image.
+        unsafe { launch.launch(cfg) }.map_err(e)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_params_match_the_c_layout() {
+        // Offsets the CUDA compiler gives the same struct (ints, then floats, then 8-aligned
+        // planes of 48 bytes).
+        assert_eq!(std::mem::size_of::<TapsRef>(), 12);
+        assert_eq!(std::mem::size_of::<PlaneParams>(), 48);
+        assert_eq!(std::mem::offset_of!(KernelParams, scale), 60);
+        assert_eq!(std::mem::offset_of!(KernelParams, main), 88);
+        assert_eq!(std::mem::size_of::<KernelParams>(), 88 + 3 * 48);
+    }
+
+    #[test]
+    fn tap_tables_index_weights_globally() {
+        let mut t = TapTables::default();
+        let a = t.push(&Taps::new(10, 4));
+        let b = t.push(&Taps::new(6, 3));
+        let first_b = t.ints[b.first as usize] as usize;
+        let count_a: i32 = t.ints[a.count as usize..a.count as usize + 4].iter().sum();
+        assert_eq!(first_b, count_a as usize, "second table starts after the first");
+        let sum: f32 = t.weights[first_b..first_b + t.ints[b.count as usize] as usize]
+            .iter()
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-6);
+    }
+}

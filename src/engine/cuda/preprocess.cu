@@ -1,0 +1,140 @@
+// Frame -> network input on the GPU: colour conversion, PIL-style resize (stretch or
+// letterbox) and normalization in one kernel, one thread per network input pixel.
+//
+// It repeats src/preprocess.rs operation for operation (vertical taps, then horizontal, in
+// the same order, compiled without FMA contraction) so both paths give the same floats.
+
+struct Taps {
+    int start;   // offset of the start[] array in the int table
+    int count;   // offset of count[]
+    int first;   // offset of first[] (index into the weight table)
+};
+
+struct Plane {
+    unsigned long long offset;  // byte offset of the plane in the frame buffer
+    int stride;
+    int width;                   // samples (pixels) per row at this plane's resolution
+    int height;
+    Taps h;
+    Taps v;
+};
+
+struct Params {
+    // 0 packed RGB, 1 gray, 2 planar 4:2:0 (Y, U, V), 3 semi-planar 4:2:0, 4 packed 4:2:2
+    int kind;
+    int bytes;      // packed RGB: bytes per pixel
+    int r, g, b;    // packed RGB: byte offsets; 4:2:2: luma, u, v offsets in the macropixel
+    int uv_u;       // semi-planar: index of U in the UV pair (0 NV12, 1 NV21)
+    int bt709;
+    int in_w, in_h;             // network input size
+    int content_w, content_h, pad_x, pad_y;
+    int nhwc;
+    int as_int;
+    float scale[3];
+    float offset[3];
+    Plane main;     // packed pixels, gray or luma
+    Plane cu;       // U (or UV) plane
+    Plane cv;       // V plane
+};
+
+__device__ __forceinline__ float clamp255(float x) {
+    return x < 0.0f ? 0.0f : (x > 255.0f ? 255.0f : x);
+}
+
+__device__ __forceinline__ void yuv_to_rgb(int bt709, float y, float u, float v, float* rgb) {
+    float cr_v = bt709 ? 1.793f : 1.596f;
+    float cg_u = bt709 ? 0.213f : 0.392f;
+    float cg_v = bt709 ? 0.533f : 0.813f;
+    float cb_u = bt709 ? 2.112f : 2.017f;
+    float yv = __fmul_rn(1.164f, y - 16.0f);
+    rgb[0] = clamp255(__fadd_rn(yv, __fmul_rn(cr_v, v)));
+    rgb[1] = clamp255(__fsub_rn(__fsub_rn(yv, __fmul_rn(cg_u, u)), __fmul_rn(cg_v, v)));
+    rgb[2] = clamp255(__fadd_rn(yv, __fmul_rn(cb_u, u)));
+}
+
+// Source sample (channel c of pixel x in row y) of one plane as float.
+__device__ __forceinline__ float sample(const unsigned char* frame, const Params& p,
+                                        const Plane& pl, int channels, int x, int y, int c) {
+    const unsigned char* row = frame + pl.offset + (unsigned long long)y * pl.stride;
+    if (p.kind == 4) {
+        // Packed 4:2:2 is converted to RGB per source pixel first, as on the CPU.
+        const unsigned char* m = row + 4 * (x / 2);
+        float rgb[3];
+        yuv_to_rgb(p.bt709, (float)row[2 * x + p.r], (float)m[p.g] - 128.0f,
+                   (float)m[p.b] - 128.0f, rgb);
+        return rgb[c];
+    }
+    return (float)row[x * channels + c];
+}
+
+// Resamples `n` channels of one plane at output pixel (ox, oy) of the content grid.
+__device__ void resample(const unsigned char* frame, const int* ti, const float* tw,
+                         const Params& p, const Plane& pl, int channels, int n, int ox, int oy,
+                         float* acc) {
+    int hs = ti[pl.h.start + ox], hc = ti[pl.h.count + ox], hf = ti[pl.h.first + ox];
+    int vs = ti[pl.v.start + oy], vc = ti[pl.v.count + oy], vf = ti[pl.v.first + oy];
+    for (int c = 0; c < n; ++c) acc[c] = 0.0f;
+    for (int j = 0; j < hc; ++j) {
+        float wh = tw[hf + j];
+        for (int c = 0; c < n; ++c) {
+            float col = 0.0f;
+            for (int k = 0; k < vc; ++k) {
+                float v = sample(frame, p, pl, channels, hs + j, vs + k, c);
+                col = __fadd_rn(col, __fmul_rn(v, tw[vf + k]));
+            }
+            acc[c] = __fadd_rn(acc[c], __fmul_rn(col, wh));
+        }
+    }
+}
+
+extern "C" __global__ void trtpose_preprocess(const unsigned char* __restrict__ frame,
+                                              const int* __restrict__ taps_i,
+                                              const float* __restrict__ taps_w, Params p,
+                                              void* out) {
+    int tx = blockIdx.x * blockDim.x + threadIdx.x;
+    int ty = blockIdx.y * blockDim.y + threadIdx.y;
+    if (tx >= p.in_w || ty >= p.in_h) return;
+    float rgb[3];
+    int ox = tx - p.pad_x, oy = ty - p.pad_y;
+    bool inside = ox >= 0 && oy >= 0 && ox < p.content_w && oy < p.content_h;
+    if (!inside) {
+        rgb[0] = rgb[1] = rgb[2] = 0.0f;
+    } else if (p.kind == 0) {
+        float px[4];
+        resample(frame, taps_i, taps_w, p, p.main, p.bytes, p.bytes, ox, oy, px);
+        rgb[0] = px[p.r];
+        rgb[1] = px[p.g];
+        rgb[2] = px[p.b];
+    } else if (p.kind == 1) {
+        float g;
+        resample(frame, taps_i, taps_w, p, p.main, 1, 1, ox, oy, &g);
+        rgb[0] = rgb[1] = rgb[2] = g;
+    } else if (p.kind == 4) {
+        resample(frame, taps_i, taps_w, p, p.main, 3, 3, ox, oy, rgb);
+    } else {
+        float y, uv[2];
+        resample(frame, taps_i, taps_w, p, p.main, 1, 1, ox, oy, &y);
+        if (p.kind == 2) {
+            resample(frame, taps_i, taps_w, p, p.cu, 1, 1, ox, oy, &uv[0]);
+            resample(frame, taps_i, taps_w, p, p.cv, 1, 1, ox, oy, &uv[1]);
+        } else {
+            float pair[2];
+            resample(frame, taps_i, taps_w, p, p.cu, 2, 2, ox, oy, pair);
+            uv[0] = pair[p.uv_u];
+            uv[1] = pair[1 - p.uv_u];
+        }
+        yuv_to_rgb(p.bt709, y, uv[0] - 128.0f, uv[1] - 128.0f, rgb);
+    }
+    unsigned long long plane = (unsigned long long)p.in_w * p.in_h;
+    for (int c = 0; c < 3; ++c) {
+        float v = rgb[c];
+        if (inside && p.as_int) v = (float)(int)__fadd_rn(clamp255(v), 0.5f);
+        v = __fadd_rn(__fmul_rn(v, p.scale[c]), p.offset[c]);
+        unsigned long long idx = p.nhwc ? ((unsigned long long)ty * p.in_w + tx) * 3 + c
+                                        : c * plane + (unsigned long long)ty * p.in_w + tx;
+        if (p.as_int)
+            ((int*)out)[idx] = (int)v;
+        else
+            ((float*)out)[idx] = v;
+    }
+}
