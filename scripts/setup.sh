@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up for gst-trtpose on Debian/Ubuntu:
 #   1. system packages (GStreamer dev files and plugins for decoding/encoding, PyGObject)
-#   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv)
+#   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv), plus NVIDIA's
+#      runtime compiler (NVRTC, CPU-only) so tests compile the GPU kernel without a GPU
 #   3. release build of the plugin and tools, with the ONNX Runtime path baked in
 #   4. the default model (MoveNet multipose, converted to ONNX) into data/models
 #   5. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
@@ -69,6 +70,16 @@ else
 fi
 ORT_LIB=$(ls "$ROOT"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 echo "ONNX Runtime library: $ORT_LIB"
+
+# NVIDIA's runtime compiler, CPU-only: lets the tests compile the GPU pre-processing kernel on
+# machines without a GPU. GPU machines already have it with their CUDA toolkit or PyTorch.
+step "NVRTC 13 in .venv (compiles the CUDA kernel in tests)"
+if ls .venv/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1; then
+  echo "present"
+else
+  .venv/bin/python -m pip install --disable-pip-version-check -q "nvidia-cuda-nvrtc==13.0.88" \
+    || echo "warning: NVRTC not installed; the kernel compile test will fail" >&2
+fi
 printf 'export ORT_DYLIB_PATH=%q\nexport GST_PLUGIN_PATH=%q${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}\n' \
   "$ORT_LIB" "$ROOT/target/release" > "$ROOT/.venv/trtpose-env.sh"
 

@@ -405,7 +405,9 @@ impl PoseDecoder {
         let topo = &self.plan.topology;
         // Output `i` of image `item`: its values and its shape without the batch dimension.
         let get = |i: usize| -> Result<(&[f32], &[usize]), String> {
-            let o = outputs.get(i).ok_or_else(|| format!("output {i} missing"))?;
+            let o = outputs
+                .get(i)
+                .ok_or_else(|| format!("output {i} missing"))?;
             let batch = o.shape.first().copied().unwrap_or(1).max(1);
             if item >= batch {
                 return Err(format!(
@@ -414,7 +416,10 @@ impl PoseDecoder {
                 ));
             }
             let len = o.data.len() / batch;
-            Ok((&o.data[item * len..(item + 1) * len], &o.shape[1.min(o.shape.len())..]))
+            Ok((
+                &o.data[item * len..(item + 1) * len],
+                &o.shape[1.min(o.shape.len())..],
+            ))
         };
         match self.plan.outputs {
             OutputPlan::TrtPose { cmap, paf, layout } => {
@@ -571,6 +576,15 @@ impl PoseEstimator {
 
     pub fn backend(&self) -> Backend {
         self.engine.backend()
+    }
+
+    /// The outputs of the last run.
+    pub fn last_outputs(&self) -> &[OutputBuffer] {
+        &self.outputs
+    }
+
+    pub fn engine_mut(&mut self) -> &mut dyn Engine {
+        self.engine.as_mut()
     }
 
     /// Where inputs are prepared (see [`Engine::preprocessing`]).

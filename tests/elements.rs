@@ -843,6 +843,11 @@ fn unavailable_gpu_backends_fall_back_to_cpu_with_a_warning() {
                     .any(|w| w.contains("TensorRT library not found")),
                 "{warnings:?}"
             );
+        } else {
+            assert!(
+                warnings.iter().any(|w| w.contains("libcuda.so.1")),
+                "the warning names the missing driver: {warnings:?}"
+            );
         }
     }
     init();

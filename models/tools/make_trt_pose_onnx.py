@@ -237,6 +237,8 @@ def main():
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--cmap-std", type=float, default=0.03)
     r.add_argument("--paf-std", type=float, default=0.05)
+    r.add_argument("--batch", type=int, default=1,
+                   help="batch dimension of input and outputs; 0 = dynamic ('batch')")
     c = sub.add_parser("constant", help="outputs equal to a parse vector's maps")
     c.add_argument("vector", help="a parse vector's NAME.json")
     b = sub.add_parser("broken", help="models the element must refuse or warn about")
@@ -248,6 +250,14 @@ def main():
     args = ap.parse_args()
     if args.kind == "resnet18":
         model = resnet18(args)
+        if args.batch != 1:
+            for v in list(model.graph.input) + list(model.graph.output):
+                d = v.type.tensor_type.shape.dim[0]
+                if args.batch == 0:
+                    d.dim_param = "batch"
+                else:
+                    d.dim_value = args.batch
+            onnx.checker.check_model(model)
     elif args.kind == "constant":
         model = constant(args)
     else:

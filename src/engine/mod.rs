@@ -189,6 +189,12 @@ pub trait Engine: Send {
         Ok(false)
     }
 
+    /// Milliseconds per run of the network alone on inputs already on the device (benchmarks);
+    /// `None` for engines without device-resident inputs.
+    fn time_device_runs(&mut self, _iterations: usize) -> Result<Option<f64>, EngineError> {
+        Ok(None)
+    }
+
     /// Where inputs are prepared and why, for logs and reports.
     fn preprocessing(&self) -> String {
         "cpu".into()

@@ -10,8 +10,8 @@ use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 use ort::environment::Environment;
 use ort::ep;
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{IoBinding, Session};
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{IoBinding, Session};
 use ort::value::{Shape, TensorElementType, TensorRef, TensorRefMut, ValueType};
 
 use super::cuda::{self, GpuPreprocessor};
@@ -378,7 +378,8 @@ impl OrtEngine {
             Backend::Cuda => {
                 // The driver is checked first: its absence is the usual reason, and ONNX
                 // Runtime's own message for it is a dlopen error about a provider library.
-                let ctx = cuda::open_device(options.device_id.max(0) as usize).map_err(unavailable)?;
+                let ctx =
+                    cuda::open_device(options.device_id.max(0) as usize).map_err(unavailable)?;
                 let stream = ctx
                     .new_stream()
                     .map_err(|e| unavailable(format!("cannot create a CUDA stream: {e}")))?;
@@ -488,6 +489,68 @@ impl OrtEngine {
         unsafe { cuda.with_compute_stream(stream.cu_stream() as *mut ()) }
     }
 
+    /// Times `iterations` runs on the inputs already on the device (after a `run` or
+    /// `run_frames` bound them): network time alone, no copies. `None` off the GPU.
+    pub fn time_device_runs(&mut self, iterations: usize) -> Result<Option<f64>, EngineError> {
+        let Some(dev) = self.device.as_mut() else {
+            return Ok(None);
+        };
+        let Some(binding) = dev.binding.as_ref() else {
+            return Ok(None);
+        };
+        let run = |session: &mut Session| {
+            session
+                .run_binding(binding)
+                .map(|_| ())
+                .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))
+        };
+        for _ in 0..3 {
+            run(&mut self.session)?;
+        }
+        dev.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        let start = std::time::Instant::now();
+        for _ in 0..iterations {
+            run(&mut self.session)?;
+        }
+        dev.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        Ok(Some(
+            start.elapsed().as_secs_f64() * 1e3 / iterations.max(1) as f64,
+        ))
+    }
+
+    /// The network input last prepared on the device, as floats (checks of the GPU
+    /// pre-processing against the CPU's).
+    pub fn device_input(&self) -> Result<Option<Vec<f32>>, EngineError> {
+        let Some(dev) = self.device.as_ref() else {
+            return Ok(None);
+        };
+        let Some(input) = dev.input.as_ref() else {
+            return Ok(None);
+        };
+        let bytes = dev
+            .stream
+            .clone_dtoh(input)
+            .map_err(device_err("reading the network input back"))?;
+        let ints = self.inputs[0].elem == ElementType::I32;
+        Ok(Some(
+            bytes
+                .chunks_exact(4)
+                .map(|b| {
+                    let b = [b[0], b[1], b[2], b[3]];
+                    if ints {
+                        i32::from_ne_bytes(b) as f32
+                    } else {
+                        f32::from_ne_bytes(b)
+                    }
+                })
+                .collect(),
+        ))
+    }
+
     /// Whether the CUDA session replays a captured CUDA graph.
     pub fn uses_cuda_graph(&self) -> bool {
         self.device.as_ref().is_some_and(|d| d.cuda_graph)
@@ -575,7 +638,10 @@ impl Engine for OrtEngine {
             return Ok(false);
         }
         let g = frames[0].geometry;
-        if frames.iter().any(|f| (f.geometry.input_w, f.geometry.input_h) != (g.input_w, g.input_h)) {
+        if frames
+            .iter()
+            .any(|f| (f.geometry.input_w, f.geometry.input_h) != (g.input_w, g.input_h))
+        {
             return Err(EngineError::Inference(
                 "frames of one batch need the same network input size".into(),
             ));
@@ -585,16 +651,31 @@ impl Engine for OrtEngine {
             TensorLayout::Nchw => [frames.len(), 3, h, w],
             TensorLayout::Nhwc => [frames.len(), h, w, 3],
         };
-        dev.bind(&self.session, &self.inputs, &self.outputs, &shape, format.elem)?;
+        dev.bind(
+            &self.session,
+            &self.inputs,
+            &self.outputs,
+            &shape,
+            format.elem,
+        )?;
         let base = dev.input_ptr();
         let item_bytes = (3 * w * h * 4) as u64;
         let pre = dev.pre.as_mut().expect("checked above");
         for (i, job) in frames.iter().enumerate() {
-            pre.run(job.frame, &job.geometry, format, base + i as u64 * item_bytes)
-                .map_err(EngineError::Device)?;
+            pre.run(
+                job.frame,
+                &job.geometry,
+                format,
+                base + i as u64 * item_bytes,
+            )
+            .map_err(EngineError::Device)?;
         }
         dev.run(&mut self.session, outputs)?;
         Ok(true)
+    }
+
+    fn time_device_runs(&mut self, iterations: usize) -> Result<Option<f64>, EngineError> {
+        OrtEngine::time_device_runs(self, iterations)
     }
 
     fn preprocessing(&self) -> String {

@@ -14,7 +14,7 @@ use cudarc::driver::{
 
 use crate::draw::{PixelFormat, YuvMatrix};
 use crate::pose::Geometry;
-use crate::preprocess::{InputElem, InputFormat, SourceFrame, TensorLayout, Taps};
+use crate::preprocess::{InputElem, InputFormat, SourceFrame, Taps, TensorLayout};
 
 /// The kernel source, compiled by NVRTC when a GPU engine starts.
 pub const PREPROCESS_SOURCE: &str = include_str!("preprocess.cu");
@@ -314,7 +314,11 @@ impl GpuPreprocessor {
                 frame.matrix,
             );
             // Empty tables still need a valid device pointer.
-            let ints = if tables.ints.is_empty() { vec![0] } else { tables.ints };
+            let ints = if tables.ints.is_empty() {
+                vec![0]
+            } else {
+                tables.ints
+            };
             let weights = if tables.weights.is_empty() {
                 vec![0.0]
             } else {
@@ -429,7 +433,10 @@ mod tests {
         let b = t.push(&Taps::new(6, 3));
         let first_b = t.ints[b.first as usize] as usize;
         let count_a: i32 = t.ints[a.count as usize..a.count as usize + 4].iter().sum();
-        assert_eq!(first_b, count_a as usize, "second table starts after the first");
+        assert_eq!(
+            first_b, count_a as usize,
+            "second table starts after the first"
+        );
         let sum: f32 = t.weights[first_b..first_b + t.ints[b.count as usize] as usize]
             .iter()
             .sum();

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+
+mod e2e;
+mod frames;
 use gsttrtpose::convert::{
     self, ArtifactKind, Config, Precision, Sidecar, Target, artifact_name, find_gpus,
     find_tensorrt, jetson_model, mismatches, retry_plan, sha256_file,
@@ -57,6 +60,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Milliseconds per inference and FPS on every backend available here.
     Bench(BenchArgs),
+    /// Run frames through the GPU path (GPU pre-processing + CUDA) and the CPU path and
+    /// compare network inputs, outputs and people.
+    Compare(CompareArgs),
     /// CPU, memory, temperatures, GPU, and the ONNX Runtime, CUDA and TensorRT found.
     Status,
     /// Explain the memory situation for engine builds, with recommendations.
@@ -140,6 +146,40 @@ struct BenchArgs {
     iterations: usize,
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Also time frame-in to people-out (upload, pre-processing, inference, download,
+    /// decoding) on the CPU and on CUDA, with and without CUDA graphs.
+    #[arg(long)]
+    e2e: bool,
+    /// Frame for --e2e: a binary PPM (P6) photo; default a synthetic picture of --frame-size.
+    #[arg(long, value_name = "PPM")]
+    frame: Option<PathBuf>,
+    #[arg(long, default_value = "1280x720")]
+    frame_size: String,
+    /// rgb, bgrx, rgba, nv12 or i420.
+    #[arg(long, default_value = "rgb")]
+    frame_format: String,
+    /// Batch sizes for --e2e on models with a dynamic batch dimension (e.g. 1,8,32).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    batch: Vec<usize>,
+    /// GPU memory limit for the CUDA backend in MB (0 = none); too small a limit shows the
+    /// CPU fallback.
+    #[arg(long, default_value_t = 0)]
+    gpu_mem_limit: usize,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    model: PathBuf,
+    /// Binary PPM (P6) photos; default a synthetic picture of --frame-size.
+    #[arg(long, value_name = "PPM", value_delimiter = ',')]
+    frames: Vec<PathBuf>,
+    #[arg(long, default_value = "1280x720")]
+    frame_size: String,
+    #[arg(long, value_delimiter = ',', default_value = "rgb,bgrx,rgba,nv12,i420")]
+    formats: Vec<String>,
+    /// Largest keypoint difference (frame pixels) still counted as the same.
+    #[arg(long, default_value_t = 1.0)]
+    tolerance: f32,
 }
 
 #[derive(Args)]
@@ -924,6 +964,22 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
     }
     progress.finish_and_clear();
     let _ = std::fs::remove_dir_all(&tmp);
+    let print_e2e = |rows: &[(String, Result<f64, String>)]| -> Result<(), String> {
+        let _ = rows;
+        if !a.e2e {
+            return Ok(());
+        }
+        let setup = e2e::E2eSetup {
+            frame: a.frame.clone(),
+            size: frames::parse_size(&a.frame_size)?,
+            format: frames::parse_format(&a.frame_format)?,
+            batches: a.batch.clone(),
+            iterations: a.iterations,
+            threads: a.threads,
+            gpu_mem_limit_mb: a.gpu_mem_limit,
+        };
+        e2e::bench(rt, &a.model, &setup)
+    };
     let base = rows[0].1.as_ref().ok().copied();
     println!(
         "{:<28} {:>10} {:>9} {:>9}",
@@ -945,7 +1001,24 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
             ),
         }
     }
-    Ok(())
+    print_e2e(&rows)
+}
+
+fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
+    let rt = ctx.runtime()?;
+    let formats = a
+        .formats
+        .iter()
+        .map(|f| frames::parse_format(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    e2e::compare(
+        rt,
+        &a.model,
+        &a.frames,
+        &formats,
+        frames::parse_size(&a.frame_size)?,
+        a.tolerance,
+    )
 }
 
 fn first_line(s: &str) -> &str {
@@ -1165,6 +1238,7 @@ fn main() -> ExitCode {
         Command::Auto(a) => run_auto(&ctx, a, &config).map(|_| true),
         Command::Validate(a) => run_validate(&ctx, a),
         Command::Bench(a) => run_bench(&ctx, a).map(|_| true),
+        Command::Compare(a) => run_compare(&ctx, a),
         Command::Status => run_status(&ctx).map(|_| true),
         Command::Diagnose(a) => run_diagnose(&ctx, a).map(|_| true),
     };

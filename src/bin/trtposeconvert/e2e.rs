@@ -1,0 +1,378 @@
+//! Frame-in to people-out: the benchmark of the whole chain per backend and batch size, and
+//! the comparison of the GPU path (GPU pre-processing + CUDA) with the CPU path.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gsttrtpose::draw::PixelFormat;
+use gsttrtpose::engine::InputData;
+use gsttrtpose::engine::{
+    Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
+};
+use gsttrtpose::model::{EstimatorConfig, PoseEstimator};
+use gsttrtpose::pose::Person;
+use gsttrtpose::preprocess::Preprocessor;
+
+use crate::frames::{self, TestFrame};
+
+/// What the end-to-end part of `bench` runs on.
+pub struct E2eSetup {
+    pub frame: Option<PathBuf>,
+    pub size: (usize, usize),
+    pub format: PixelFormat,
+    pub batches: Vec<usize>,
+    pub iterations: usize,
+    pub threads: usize,
+    pub gpu_mem_limit_mb: usize,
+}
+
+fn test_frame(
+    path: Option<&Path>,
+    size: (usize, usize),
+    format: PixelFormat,
+) -> Result<TestFrame, String> {
+    let (w, h, rgb) = match path {
+        Some(p) => frames::read_ppm(p)?,
+        None => (size.0, size.1, frames::synthetic_rgb(size.0, size.1)),
+    };
+    frames::convert(&rgb, w, h, format)
+}
+
+struct Row {
+    name: String,
+    batch: usize,
+    infer_ms: Option<f64>,
+    e2e_ms: Result<f64, String>,
+    decode_ms: Option<f64>,
+    people: usize,
+    preprocessing: String,
+}
+
+fn options(backend: BackendRequest, graph: Option<bool>, s: &E2eSetup) -> EngineOptions {
+    EngineOptions {
+        backend,
+        threads: s.threads,
+        gpu_mem_limit: s.gpu_mem_limit_mb << 20,
+        cuda_graph: graph,
+        ..Default::default()
+    }
+}
+
+/// Batch sizes to run: the model's own when its batch dimension is fixed.
+fn batches_for(engine: &OrtEngine, wanted: &[usize]) -> Vec<usize> {
+    match engine.inputs().first().and_then(|i| i.shape.first()) {
+        Some(&b) if b > 0 => vec![b as usize],
+        _ => wanted.to_vec(),
+    }
+}
+
+fn time_one(
+    rt: &'static OrtRuntime,
+    model: &Path,
+    name: &str,
+    backend: Backend,
+    opts: &EngineOptions,
+    setup: &E2eSetup,
+    frame: &TestFrame,
+    rows: &mut Vec<Row>,
+) {
+    let fail = |rows: &mut Vec<Row>, batch: usize, e: String| {
+        rows.push(Row {
+            name: name.into(),
+            batch,
+            infer_ms: None,
+            e2e_ms: Err(e),
+            decode_ms: None,
+            people: 0,
+            preprocessing: String::new(),
+        })
+    };
+    let engine = match OrtEngine::load_on(rt, model, opts, backend) {
+        Ok(e) => e,
+        Err(e) => return fail(rows, 0, e.to_string()),
+    };
+    let graph = engine.uses_cuda_graph();
+    let batches = batches_for(&engine, &setup.batches);
+    let mut engine = Some(engine);
+    for batch in batches {
+        let engine = match engine.take() {
+            Some(e) => e,
+            None => match OrtEngine::load_on(rt, model, opts, backend) {
+                Ok(e) => e,
+                Err(e) => return fail(rows, batch, e.to_string()),
+            },
+        };
+        let mut est = match PoseEstimator::new(Box::new(engine), &EstimatorConfig::default()) {
+            Ok(e) => e,
+            Err(e) => return fail(rows, batch, e),
+        };
+        if backend != Backend::Cpu {
+            let (m, cpu) = (
+                model.to_path_buf(),
+                options(BackendRequest::Cpu, None, setup),
+            );
+            est.set_fallback(Box::new(move || {
+                Ok(Box::new(OrtEngine::load_on(rt, &m, &cpu, Backend::Cpu)?) as Box<dyn Engine>)
+            }));
+        }
+        let source = frame.source();
+        let frames: Vec<_> = (0..batch).map(|_| &source).collect();
+        let mut people = vec![Vec::<Person>::new(); batch];
+        let mut run = |est: &mut PoseEstimator, n: usize| -> Result<f64, String> {
+            let t = Instant::now();
+            for _ in 0..n {
+                est.process_batch(&frames, &mut people)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(t.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64)
+        };
+        let warm = if backend == Backend::Cpu { 2 } else { 10 };
+        let result = run(&mut est, warm).and_then(|_| {
+            let iters = if backend == Backend::Cpu {
+                setup.iterations.min(20).min(160 / batch.max(1)).max(2)
+            } else {
+                setup.iterations
+            };
+            run(&mut est, iters)
+        });
+        if let Some(f) = est.take_failover() {
+            println!(
+                "failover: {} failed, switched to {} and reran the batch: {}",
+                f.from, f.to, f.reason
+            );
+        }
+        // Decoding alone (host side), image 0 of the last run.
+        let decode_ms = result.is_ok().then(|| {
+            let g = est.geometry_for(frame.width as u32, frame.height as u32);
+            let mut p = Vec::new();
+            let n = setup.iterations.max(1);
+            let t = Instant::now();
+            for _ in 0..n {
+                let _ = est.decode_outputs(&g, &mut p);
+            }
+            t.elapsed().as_secs_f64() * 1e3 / n as f64
+        });
+        let infer_ms = est
+            .engine_mut()
+            .time_device_runs(setup.iterations)
+            .ok()
+            .flatten();
+        rows.push(Row {
+            name: format!("{name}{}", if graph { " +graph" } else { "" }),
+            batch,
+            infer_ms,
+            e2e_ms: result,
+            decode_ms,
+            people: people.first().map_or(0, |p| p.len()),
+            preprocessing: format!("{} on {}", est.preprocessing(), est.backend()),
+        });
+    }
+}
+
+/// Times frame-in to people-out on the CPU and on CUDA (with and without CUDA graphs).
+pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<(), String> {
+    let frame = test_frame(setup.frame.as_deref(), setup.size, setup.format)?;
+    println!(
+        "\nframe-in to people-out: {}x{} {:?} frame{}, ms per batch",
+        frame.width,
+        frame.height,
+        frame.format,
+        setup
+            .frame
+            .as_ref()
+            .map(|p| format!(" from {}", p.display()))
+            .unwrap_or_else(|| " (synthetic)".into())
+    );
+    let mut rows = Vec::new();
+    let cpu = options(BackendRequest::Cpu, None, setup);
+    time_one(
+        rt,
+        model,
+        "CPU",
+        Backend::Cpu,
+        &cpu,
+        setup,
+        &frame,
+        &mut rows,
+    );
+    for (name, graph) in [("CUDA", None), ("CUDA", Some(false))] {
+        let o = options(BackendRequest::Cuda, graph, setup);
+        time_one(rt, model, name, Backend::Cuda, &o, setup, &frame, &mut rows);
+    }
+    println!(
+        "{:<14} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  prepared",
+        "backend", "batch", "infer ms", "e2e ms", "images/s", "decode ms", "people"
+    );
+    for r in &rows {
+        match &r.e2e_ms {
+            Ok(ms) => println!(
+                "{:<14} {:>5} {:>10} {:>10.3} {:>10.0} {:>10.3} {:>7}  {}",
+                r.name,
+                r.batch,
+                r.infer_ms.map_or("-".into(), |v| format!("{v:.3}")),
+                ms,
+                r.batch as f64 * 1e3 / ms,
+                r.decode_ms.unwrap_or(0.0),
+                r.people,
+                r.preprocessing
+            ),
+            Err(e) => println!(
+                "{:<14} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  unavailable: {}",
+                r.name,
+                r.batch,
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                crate::first_line(e)
+            ),
+        }
+    }
+    println!(
+        "infer ms: network alone, inputs and outputs on the GPU; e2e ms: upload, pre-processing, network, download and decoding of the batch; decode ms: decoding one image on the host"
+    );
+    Ok(())
+}
+
+/// Per format: the largest difference between the GPU- and CPU-prepared network inputs, and
+/// between the people found by the two paths.
+pub fn compare(
+    rt: &'static OrtRuntime,
+    model: &Path,
+    photos: &[PathBuf],
+    formats: &[PixelFormat],
+    size: (usize, usize),
+    tolerance_px: f32,
+) -> Result<bool, String> {
+    let cpu_opts = EngineOptions {
+        backend: BackendRequest::Cpu,
+        ..Default::default()
+    };
+    let gpu_opts = EngineOptions {
+        backend: BackendRequest::Cuda,
+        cuda_graph: Some(false),
+        ..Default::default()
+    };
+    let mut gpu_engine =
+        OrtEngine::load_on(rt, model, &gpu_opts, Backend::Cuda).map_err(|e| e.to_string())?;
+    if gpu_engine.preprocessing() != "gpu" {
+        return Err(format!(
+            "frames are not prepared on the GPU: {}",
+            gpu_engine.preprocessing()
+        ));
+    }
+    let cpu_engine =
+        OrtEngine::load_on(rt, model, &cpu_opts, Backend::Cpu).map_err(|e| e.to_string())?;
+    let mut cpu = PoseEstimator::new(Box::new(cpu_engine), &EstimatorConfig::default())?;
+    let plan = cpu.plan().clone();
+    let mut pre = Preprocessor::new();
+    let mut all_ok = true;
+    let sources: Vec<Option<&PathBuf>> = if photos.is_empty() {
+        vec![None]
+    } else {
+        photos.iter().map(Some).collect()
+    };
+    println!(
+        "{:<22} {:<5} {:>12} {:>13} {:>9} {:>12} {:>10}",
+        "frame", "fmt", "input diff", "output diff", "people", "max kp px", "score diff"
+    );
+    for photo in sources {
+        for &format in formats {
+            let frame = test_frame(photo.map(|p| p.as_path()), size, format)?;
+            let source = frame.source();
+            let geometry = cpu.geometry_for(frame.width as u32, frame.height as u32);
+            // Inputs: CPU pre-processing vs the kernel's.
+            let (input, shape) = pre.run(&source, &geometry, &plan.input);
+            let host: Vec<f32> = match input {
+                InputData::F32(d) => d.to_vec(),
+                InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
+            };
+            let shape = shape.to_vec();
+            let mut gpu_out = Vec::new();
+            let job = [FrameJob {
+                frame: &source,
+                geometry,
+            }];
+            gpu_engine
+                .run_frames(&job, &plan.input, &mut gpu_out)
+                .map_err(|e| e.to_string())?;
+            let device = gpu_engine
+                .device_input()
+                .map_err(|e| e.to_string())?
+                .ok_or("no device input")?;
+            let input_diff = host
+                .iter()
+                .zip(&device)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            // Outputs and people: the CPU estimator vs the same decoder on the GPU outputs.
+            let mut cpu_people = Vec::new();
+            cpu.process(&source, &mut cpu_people)
+                .map_err(|e| e.to_string())?;
+            let _ = shape;
+            let mut gpu_est = GpuOutputs::decode(&plan, &gpu_out, &geometry)?;
+            let output_diff = cpu
+                .last_outputs()
+                .iter()
+                .zip(&gpu_out)
+                .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
+                .fold(0f32, f32::max);
+            let same_count = cpu_people.len() == gpu_est.len();
+            let (mut kp, mut score) = (0f32, 0f32);
+            let mut keypoints_match = same_count;
+            for (a, b) in cpu_people.iter().zip(gpu_est.iter_mut()) {
+                score = score.max((a.score - b.score).abs());
+                for (x, y) in a.keypoints.iter().zip(&b.keypoints) {
+                    match (x, y) {
+                        (Some(x), Some(y)) => kp = kp.max((x.x - y.x).abs().max((x.y - y.y).abs())),
+                        (None, None) => {}
+                        _ => keypoints_match = false,
+                    }
+                }
+            }
+            let ok = keypoints_match && kp <= tolerance_px;
+            all_ok &= ok;
+            let label = photo
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "synthetic".into());
+            println!(
+                "{:<22} {:<5} {:>12.3e} {:>13.3e} {:>4} / {:<3} {:>12.4} {:>10.2e}{}",
+                label,
+                format!("{format:?}").to_lowercase(),
+                input_diff,
+                output_diff,
+                cpu_people.len(),
+                gpu_est.len(),
+                kp,
+                score,
+                if ok { "" } else { "  MISMATCH" }
+            );
+        }
+    }
+    println!(
+        "GPU path {} the CPU path (tolerance {tolerance_px} px)",
+        if all_ok { "matches" } else { "does NOT match" }
+    );
+    Ok(all_ok)
+}
+
+/// Decodes GPU outputs with a fresh decoder of the same plan.
+struct GpuOutputs;
+
+impl GpuOutputs {
+    fn decode(
+        plan: &gsttrtpose::model::ModelPlan,
+        outputs: &[gsttrtpose::engine::OutputBuffer],
+        geometry: &gsttrtpose::pose::Geometry,
+    ) -> Result<Vec<Person>, String> {
+        let mut decoder = gsttrtpose::model::PoseDecoder::new(plan.clone(), Default::default())?;
+        let mut people = Vec::new();
+        decoder.decode(outputs, geometry.input_w, geometry.input_h, &mut people)?;
+        for p in &mut people {
+            p.map_to_frame(geometry);
+        }
+        Ok(people)
+    }
+}
