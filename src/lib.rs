@@ -11,6 +11,7 @@ pub mod convert;
 pub mod draw;
 pub mod engine;
 pub mod guard;
+pub mod half;
 pub mod meta;
 pub mod model;
 pub mod pose;

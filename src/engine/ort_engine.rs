@@ -333,9 +333,22 @@ impl OrtEngine {
         chain: &[Backend],
         skipped: &mut Vec<(Backend, String)>,
     ) -> Result<Self, EngineError> {
-        check_model_file(model)?;
+        Self::load_chain_with(runtime, |_| model, options, chain, skipped)
+    }
+
+    /// Like [`OrtEngine::load_chain`], with the model file chosen per backend (an fp16 copy for
+    /// the GPU, the original for the CPU).
+    pub fn load_chain_with<'m>(
+        runtime: &OrtRuntime,
+        model_for: impl Fn(Backend) -> &'m Path,
+        options: &EngineOptions,
+        chain: &[Backend],
+        skipped: &mut Vec<(Backend, String)>,
+    ) -> Result<Self, EngineError> {
         let mut last_err = None;
         for &backend in chain {
+            let model = model_for(backend);
+            check_model_file(model)?;
             match Self::load_on(runtime, model, options, backend) {
                 Ok(engine) => return Ok(engine),
                 Err(EngineError::BackendUnavailable { backend, reason }) => {

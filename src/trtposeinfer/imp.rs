@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::{Backend, ModelFamily, ResizeMode};
+use super::{Backend, ModelFamily, Precision, ResizeMode};
 use crate::engine::{Backend as Backend_, BackendRequest, EngineOptions, OrtEngine, OrtRuntime};
 use crate::meta;
 use crate::model::{DecodeSettings, EstimatorConfig, FamilyRequest, PoseEstimator};
@@ -56,6 +56,7 @@ struct Settings {
     gpu_mem_limit_mb: u64,
     cuda_graph: bool,
     gpu_preprocess: bool,
+    precision: Precision,
 }
 
 impl Default for Settings {
@@ -81,6 +82,7 @@ impl Default for Settings {
             gpu_mem_limit_mb: 0,
             cuda_graph: true,
             gpu_preprocess: true,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -284,6 +286,11 @@ impl ObjectImpl for TrtPoseInfer {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("precision", Precision::Fp32)
+                    .nick("Precision")
+                    .blurb("Arithmetic on the GPU backends. fp16 runs MODEL.fp16.onnx (made by `trtposeconvert half MODEL`) on CUDA and sets TensorRT's fp16 mode; without that file CUDA stays fp32 with a warning. The CPU always runs the float32 model")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("cuda-graph")
                     .nick("CUDA graph")
                     .blurb("Replay the network as a captured CUDA graph (cuda backend) when its input shape is static; cuts per-launch CPU cost")
@@ -342,6 +349,7 @@ impl ObjectImpl for TrtPoseInfer {
             "gpu-mem-limit" => s.gpu_mem_limit_mb = value.get().expect("type checked upstream"),
             "cuda-graph" => s.cuda_graph = value.get().expect("type checked upstream"),
             "gpu-preprocess" => s.gpu_preprocess = value.get().expect("type checked upstream"),
+            "precision" => s.precision = value.get().expect("type checked upstream"),
             other => unimplemented!("property {other}"),
         }
         gst::debug!(CAT, imp = self, "set {} to {:?}", pspec.name(), value);
@@ -377,6 +385,7 @@ impl ObjectImpl for TrtPoseInfer {
             "gpu-mem-limit" => s.gpu_mem_limit_mb.to_value(),
             "cuda-graph" => s.cuda_graph.to_value(),
             "gpu-preprocess" => s.gpu_preprocess.to_value(),
+            "precision" => s.precision.to_value(),
             other => unimplemented!("property {other}"),
         }
     }
@@ -486,6 +495,7 @@ impl TrtPoseInfer {
             gpu_mem_limit: (s.gpu_mem_limit_mb as usize).saturating_mul(1 << 20),
             cuda_graph: (!s.cuda_graph).then_some(false),
             gpu_preprocess: s.gpu_preprocess,
+            fp16: s.precision == Precision::Fp16,
             ..Default::default()
         };
         let mut skipped = Vec::new();
@@ -504,7 +514,30 @@ impl TrtPoseInfer {
                 },
             )
             .collect();
-        let engine = OrtEngine::load_chain(runtime, &model, &options, &chain, &mut skipped)
+        let half = crate::half::half_path(&model);
+        let cuda_model = if s.precision == Precision::Fp16 && chain.contains(&Backend_::Cuda) {
+            if half.is_file() {
+                half.clone()
+            } else {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::NotFound,
+                    (
+                        "precision=fp16 but there is no fp16 copy at {}; CUDA runs the float32 model. Make one with: trtposeconvert half {}",
+                        half.display(),
+                        model.display()
+                    )
+                );
+                model.clone()
+            }
+        } else {
+            model.clone()
+        };
+        let model_for = |b: Backend_| match b {
+            Backend_::Cuda => cuda_model.as_path(),
+            _ => model.as_path(),
+        };
+        let engine = OrtEngine::load_chain_with(runtime, model_for, &options, &chain, &mut skipped)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         for (backend, reason) in &skipped {
             let explicit = !matches!(s.backend, Backend::Auto);

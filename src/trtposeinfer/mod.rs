@@ -62,6 +62,19 @@ pub enum Backend {
     TensorRt = 3,
 }
 
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstTrtPosePrecision")]
+pub enum Precision {
+    #[enum_value(name = "Float32 everywhere", nick = "fp32")]
+    Fp32 = 0,
+    #[enum_value(
+        name = "Float16 on the GPU: the MODEL.fp16.onnx copy from `trtposeconvert half` for CUDA, TensorRT's fp16 mode; the CPU stays fp32",
+        nick = "fp16"
+    )]
+    Fp16 = 1,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

@@ -66,6 +66,7 @@ fn batches_for(engine: &OrtEngine, wanted: &[usize]) -> Vec<usize> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn time_one(
     rt: &'static OrtRuntime,
     model: &Path,
@@ -199,6 +200,20 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
         let o = options(BackendRequest::Cuda, graph, setup);
         time_one(rt, model, name, Backend::Cuda, &o, setup, &frame, &mut rows);
     }
+    let half = gsttrtpose::half::half_path(model);
+    if half.is_file() {
+        let o = options(BackendRequest::Cuda, None, setup);
+        time_one(
+            rt,
+            &half,
+            "CUDA fp16",
+            Backend::Cuda,
+            &o,
+            setup,
+            &frame,
+            &mut rows,
+        );
+    }
     println!(
         "{:<14} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  prepared",
         "backend", "batch", "infer ms", "e2e ms", "images/s", "decode ms", "people"
@@ -240,6 +255,7 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
 pub fn compare(
     rt: &'static OrtRuntime,
     model: &Path,
+    gpu_model: &Path,
     photos: &[PathBuf],
     formats: &[PixelFormat],
     size: (usize, usize),
@@ -255,7 +271,7 @@ pub fn compare(
         ..Default::default()
     };
     let mut gpu_engine =
-        OrtEngine::load_on(rt, model, &gpu_opts, Backend::Cuda).map_err(|e| e.to_string())?;
+        OrtEngine::load_on(rt, gpu_model, &gpu_opts, Backend::Cuda).map_err(|e| e.to_string())?;
     if gpu_engine.preprocessing() != "gpu" {
         return Err(format!(
             "frames are not prepared on the GPU: {}",

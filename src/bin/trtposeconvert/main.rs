@@ -60,6 +60,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Milliseconds per inference and FPS on every backend available here.
     Bench(BenchArgs),
+    /// Write an fp16 copy of a model for the GPU backends (inputs and outputs stay float32);
+    /// trtposeinfer precision=fp16 loads it.
+    Half(HalfArgs),
     /// Run frames through the GPU path (GPU pre-processing + CUDA) and the CPU path and
     /// compare network inputs, outputs and people.
     Compare(CompareArgs),
@@ -168,6 +171,14 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
+struct HalfArgs {
+    model: PathBuf,
+    /// Output path (default: MODEL with .fp16.onnx, where trtposeinfer looks for it).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct CompareArgs {
     model: PathBuf,
     /// Binary PPM (P6) photos; default a synthetic picture of --frame-size.
@@ -180,6 +191,9 @@ struct CompareArgs {
     /// Largest keypoint difference (frame pixels) still counted as the same.
     #[arg(long, default_value_t = 1.0)]
     tolerance: f32,
+    /// Run the GPU side on MODEL.fp16.onnx (from `half`).
+    #[arg(long)]
+    half: bool,
 }
 
 #[derive(Args)]
@@ -1004,6 +1018,47 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
     print_e2e(&rows)
 }
 
+fn run_half(ctx: &Ctx, a: &HalfArgs) -> Result<(), String> {
+    check_model_file(&a.model).map_err(|e| e.to_string())?;
+    let rt = ctx.runtime()?;
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| gsttrtpose::half::half_path(&a.model));
+    let data = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let (half, report) =
+        gsttrtpose::half::to_half(&data).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let tmp = out.with_extension("onnx.partial");
+    std::fs::write(&tmp, &half).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    // ONNX Runtime checks the types of the converted graph when it loads it: a model with
+    // ops that have no fp16 form is refused here rather than at the user's first frame.
+    if let Err(e) = OrtEngine::load_on(rt, &tmp, &cpu_options(0), Backend::Cpu) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "{}: the fp16 copy does not load, so none was written (this model needs float32 in places this converter does not handle; use it at fp32): {}",
+            a.model.display(),
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(400)
+                .collect::<String>()
+        ));
+    }
+    std::fs::rename(&tmp, &out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "wrote {} ({:.1} MB, from {:.1} MB): {} tensors to fp16, {} kept fp32, {} casts at the inputs and outputs",
+        out.display(),
+        half.len() as f64 / 1e6,
+        data.len() as f64 / 1e6,
+        report.tensors_converted,
+        report.tensors_kept_float32,
+        report.casts_added
+    );
+    Ok(())
+}
+
 fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
     let rt = ctx.runtime()?;
     let formats = a
@@ -1011,9 +1066,15 @@ fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
         .iter()
         .map(|f| frames::parse_format(f))
         .collect::<Result<Vec<_>, _>>()?;
+    let gpu_model = if a.half {
+        gsttrtpose::half::half_path(&a.model)
+    } else {
+        a.model.clone()
+    };
     e2e::compare(
         rt,
         &a.model,
+        &gpu_model,
         &a.frames,
         &formats,
         frames::parse_size(&a.frame_size)?,
@@ -1239,6 +1300,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => run_validate(&ctx, a),
         Command::Bench(a) => run_bench(&ctx, a).map(|_| true),
         Command::Compare(a) => run_compare(&ctx, a),
+        Command::Half(a) => run_half(&ctx, a).map(|_| true),
         Command::Status => run_status(&ctx).map(|_| true),
         Command::Diagnose(a) => run_diagnose(&ctx, a).map(|_| true),
     };
