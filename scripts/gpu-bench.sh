@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # On the device machine after gpu-stage.sh: the project's GPU path through its own engine code
-# (trtposeconvert, no GStreamer there) on the trt_pose resnet18_att 224 architecture (random
+# (trtposeconvert; no GStreamer there) on the trt_pose resnet18_att 224 architecture (random
 # weights) and MoveNet multipose 256, plus PyTorch references on the same GPU.
-#   - compare: GPU pre-processing + CUDA vs the CPU path on real photos in five formats
-#   - bench --e2e: network alone and frame-in to people-out, batch 1, 8, 32
-#   - a GPU memory limit too small for the batch: the run switches to the CPU
+#   gpu-bench.sh main      compare GPU vs CPU paths on photos; bench --e2e at batch 1, 8, 32
+#   gpu-bench.sh extra     GPU memory limits (CPU fallback) and the PyTorch references
 # Expects in .gpu/bin: trtposeconvert, movenet-multipose-256x256.onnx and *.ppm photos.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,24 +13,38 @@ export ORT_DYLIB_PATH=/tmp/ort/onnxruntime/capi/libonnxruntime.so.1.31.1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 T=.gpu/bin/trtposeconvert; chmod +x "$T"
 PHOTO=.gpu/bin/basketball1.ppm
+PHOTOS=$(ls .gpu/bin/*.ppm | paste -sd,)
 MN=.gpu/bin/movenet-multipose-256x256.onnx
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-$T status 2>&1 | tee "$OUT/status.txt"
-for b in 1 8 32 0; do
-  python3 models/tools/make_trt_pose_onnx.py resnet18 --size 224 --cmap-std 0.015 --batch $b -o /tmp/rn18_b$b.onnx
-done
-{
-  echo "== compare MoveNet multipose 256"; $T compare $MN --frames "$(ls .gpu/bin/*.ppm | paste -sd,)"
-  echo "== compare trt_pose rn18 224"; $T compare /tmp/rn18_b1.onnx --frames "$(ls .gpu/bin/*.ppm | paste -sd,)"
-} 2>&1 | tee "$OUT/compare.txt"
-{
-  for b in 1 8 32; do echo "== rn18 b$b"; $T bench /tmp/rn18_b$b.onnx --iterations 500 --e2e --frame $PHOTO; done
-  echo "== rn18 b1 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 500 --e2e --frame $PHOTO --frame-format nv12
-  echo "== rn18 b1 synthetic 1920x1080 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 300 --e2e --frame-size 1920x1080 --frame-format nv12
-  echo "== movenet multipose 256"; $T bench $MN --iterations 300 --e2e --frame $PHOTO
-} 2>&1 | tee "$OUT/bench.txt"
-{
-  echo "== rn18 dynamic batch 1,32 with a 400 MB GPU limit"; $T bench /tmp/rn18_b0.onnx --iterations 20 --e2e --frame $PHOTO --batch 1,32 --gpu-mem-limit 400
-  echo "== rn18 with a 1 MB GPU limit"; $T bench /tmp/rn18_b1.onnx --iterations 20 --e2e --frame $PHOTO --gpu-mem-limit 1
-} 2>&1 | tee "$OUT/fallback.txt"
-timeout 400 python3 benches/torch_trt_pose.py $PHOTO 2>&1 | tee "$OUT/torch.txt"
+models() {
+  for b in 1 8 32 0; do
+    [ -f /tmp/rn18_b$b.onnx ] || python3 models/tools/make_trt_pose_onnx.py resnet18 --size 224 --cmap-std 0.015 --batch $b -o /tmp/rn18_b$b.onnx
+    [ $b = 0 ] || [ -f /tmp/rn18_b$b.fp16.onnx ] || $T half /tmp/rn18_b$b.onnx
+  done
+}
+case "${1:-main}" in
+  main)
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+    $T status 2>&1 | tee "$OUT/status.txt"
+    models 2>&1 | tee "$OUT/models.txt"
+    {
+      echo "== compare MoveNet multipose 256"; $T compare $MN --frames "$PHOTOS"
+      echo "== compare trt_pose rn18 224"; $T compare /tmp/rn18_b1.onnx --frames "$PHOTOS"
+      echo "== compare trt_pose rn18 224, GPU side fp16"; $T compare /tmp/rn18_b1.onnx --frames "$PHOTOS" --formats rgb,nv12 --half --tolerance 4
+    } 2>&1 | tee "$OUT/compare.txt"
+    {
+      echo "== rn18 b1 (table)"; $T bench /tmp/rn18_b1.onnx --iterations 500
+      for b in 1 8 32; do echo "== rn18 b$b"; $T bench /tmp/rn18_b$b.onnx --iterations 500 --e2e-only --e2e --frame $PHOTO; done
+      echo "== rn18 b1 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 500 --e2e-only --e2e --frame $PHOTO --frame-format nv12
+      echo "== rn18 b1 synthetic 1920x1080 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 300 --e2e-only --e2e --frame-size 1920x1080 --frame-format nv12
+      echo "== movenet multipose 256"; $T bench $MN --iterations 300 --e2e --frame $PHOTO
+    } 2>&1 | tee "$OUT/bench.txt"
+    ;;
+  extra)
+    models >/dev/null 2>&1
+    {
+      echo "== rn18 dynamic batch 1,32 with a 300 MB GPU limit"; $T bench /tmp/rn18_b0.onnx --iterations 20 --e2e-only --e2e --frame $PHOTO --batch 1,32 --gpu-mem-limit 300
+      echo "== rn18 with a 1 MB GPU limit"; $T bench /tmp/rn18_b1.onnx --iterations 20 --e2e-only --e2e --frame $PHOTO --gpu-mem-limit 1
+    } 2>&1 | tee "$OUT/fallback.txt"
+    timeout 420 python3 benches/torch_trt_pose.py $PHOTO 2>&1 | tee "$OUT/torch.txt"
+    ;;
+esac

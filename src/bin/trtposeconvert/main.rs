@@ -153,6 +153,9 @@ struct BenchArgs {
     /// decoding) on the CPU and on CUDA, with and without CUDA graphs.
     #[arg(long)]
     e2e: bool,
+    /// With --e2e: skip the per-backend table of inference alone.
+    #[arg(long, requires = "e2e")]
+    e2e_only: bool,
     /// Frame for --e2e: a binary PPM (P6) photo; default a synthetic picture of --frame-size.
     #[arg(long, value_name = "PPM")]
     frame: Option<PathBuf>,
@@ -910,6 +913,9 @@ fn time_engine(
 
 fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
     let rt = ctx.runtime()?;
+    if a.e2e_only {
+        return e2e::bench(rt, &a.model, &e2e_setup(a)?);
+    }
     let (_, plan) = inspect(rt, &a.model)?;
     let mut rows: Vec<(String, Result<f64, String>)> = Vec::new();
     let tmp = tempdir_for(&a.model)?;
@@ -972,7 +978,13 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
             } else {
                 InputData::F32(&f)
             };
-            time_engine(&mut e, input, &shape, a.iterations)
+            // The CPU is 10-100x slower: a few runs measure it well enough.
+            let n = if e.backend() == Backend::Cpu {
+                a.iterations.min(20)
+            } else {
+                a.iterations
+            };
+            time_engine(&mut e, input, &shape, n)
         });
         rows.push((name, r));
     }
@@ -983,16 +995,7 @@ fn run_bench(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
         if !a.e2e {
             return Ok(());
         }
-        let setup = e2e::E2eSetup {
-            frame: a.frame.clone(),
-            size: frames::parse_size(&a.frame_size)?,
-            format: frames::parse_format(&a.frame_format)?,
-            batches: a.batch.clone(),
-            iterations: a.iterations,
-            threads: a.threads,
-            gpu_mem_limit_mb: a.gpu_mem_limit,
-        };
-        e2e::bench(rt, &a.model, &setup)
+        e2e::bench(rt, &a.model, &e2e_setup(a)?)
     };
     let base = rows[0].1.as_ref().ok().copied();
     println!(
@@ -1057,6 +1060,18 @@ fn run_half(ctx: &Ctx, a: &HalfArgs) -> Result<(), String> {
         report.casts_added
     );
     Ok(())
+}
+
+fn e2e_setup(a: &BenchArgs) -> Result<e2e::E2eSetup, String> {
+    Ok(e2e::E2eSetup {
+        frame: a.frame.clone(),
+        size: frames::parse_size(&a.frame_size)?,
+        format: frames::parse_format(&a.frame_format)?,
+        batches: a.batch.clone(),
+        iterations: a.iterations,
+        threads: a.threads,
+        gpu_mem_limit_mb: a.gpu_mem_limit,
+    })
 }
 
 fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
