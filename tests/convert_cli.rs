@@ -390,3 +390,116 @@ fn a_full_disk_is_reported_and_leaves_no_partial_file() {
         .collect();
     assert_eq!(left.len(), 1, "only the source remains: {left:?}");
 }
+
+#[test]
+fn half_writes_an_fp16_copy_that_runs_and_decodes_like_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("lightning.onnx");
+    std::fs::copy(common::model("movenet-lightning-192x192.onnx"), &m).unwrap();
+    let o = bin().arg("half").arg(&m).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let half = dir.path().join("lightning.fp16.onnx");
+    assert!(
+        t.contains("tensors to fp16") && t.contains(&half.display().to_string()),
+        "{t}"
+    );
+    let (a, b) = (
+        std::fs::metadata(&m).unwrap().len(),
+        std::fs::metadata(&half).unwrap().len(),
+    );
+    assert!(b < a * 6 / 10, "weights halve: {a} -> {b} bytes");
+    // Same inputs and outputs (float32 at both ends), same people on a photo.
+    let (w, h, rgb) = common::load_png_rgb(&common::media("astronaut.png"));
+    let frame = gsttrtpose::preprocess::SourceFrame::new(
+        gsttrtpose::draw::PixelFormat::Rgb,
+        w,
+        h,
+        vec![(&rgb[..], w * 3)],
+    )
+    .unwrap();
+    let people = |path: &Path| {
+        let engine = common::cpu_engine(path);
+        let mut est =
+            gsttrtpose::model::PoseEstimator::new(Box::new(engine), &Default::default()).unwrap();
+        let mut p = Vec::new();
+        est.process(&frame, &mut p).unwrap();
+        p
+    };
+    let (p32, p16) = (people(&m), people(&half));
+    assert_eq!(p32.len(), 1);
+    assert_eq!(p16.len(), 1);
+    let mut compared = 0;
+    for (x, y) in p32[0].keypoints.iter().zip(&p16[0].keypoints) {
+        if let (Some(x), Some(y)) = (x, y)
+            && x.score > 0.3
+        {
+            compared += 1;
+            assert!(
+                (x.x - y.x).abs() < 3.0 && (x.y - y.y).abs() < 3.0,
+                "fp16 keypoint moved: {x:?} vs {y:?}"
+            );
+        }
+    }
+    assert!(compared >= 10, "only {compared} confident keypoints");
+}
+
+#[test]
+fn half_refuses_models_it_cannot_convert_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    // MoveNet multipose computes grid coordinates with Range, which has no fp16 form.
+    let m = model_copy(dir.path());
+    let o = bin().arg("half").arg(&m).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("does not load, so none was written"), "{t}");
+    assert!(t.contains("Range"), "the reason names the op: {t}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["movenet-multipose-256x256.onnx"], "{left:?}");
+
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"\x0a\xff\xff\xff\xff garbage").unwrap();
+    let o = bin().arg("half").arg(&junk).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("not an ONNX model"), "{t}");
+}
+
+#[test]
+fn compare_and_e2e_bench_name_the_missing_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let o = bin().arg("compare").arg(&m).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("libcuda.so.1"), "{t}");
+    let o = bin()
+        .args([
+            "bench",
+            "--iterations",
+            "2",
+            "--e2e",
+            "--e2e-only",
+            "--frame-size",
+            "320x240",
+            "--frame-format",
+            "nv12",
+        ])
+        .arg(&m)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("frame-in to people-out: 320x240 Nv12"), "{t}");
+    let cpu_row = t.lines().find(|l| l.starts_with("CPU ")).expect("CPU row");
+    assert!(cpu_row.contains("cpu on cpu"), "{cpu_row}");
+    assert!(
+        t.lines().any(|l| l.starts_with("CUDA")
+            && l.contains("unavailable")
+            && l.contains("libcuda.so.1")),
+        "{t}"
+    );
+}

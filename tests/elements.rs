@@ -874,3 +874,45 @@ fn unavailable_gpu_backends_fall_back_to_cpu_with_a_warning() {
     );
     e.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn precision_fp16_uses_the_fp16_copy_for_cuda_and_says_when_it_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("lightning.onnx");
+    std::fs::copy(common::model("movenet-lightning-192x192.onnx"), &m).unwrap();
+    let warnings = |r: &RunResult| -> Vec<String> {
+        r.messages
+            .iter()
+            .filter_map(|m| match m.view() {
+                gst::MessageView::Warning(w) => Some(w.error().to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let desc = format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48 ! trtposeinfer backend=cuda precision=fp16 model={} ! appsink name=sink",
+        q(&m)
+    );
+    let r = ok(&desc);
+    assert_eq!(r.samples.len(), 2, "no frame lost");
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("no fp16 copy") && w.contains("trtposeconvert half")),
+        "{w:?}"
+    );
+    // With the copy beside the model the fp16 warning is gone; CUDA is still missing here,
+    // so the CPU runs the float32 model.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_trtposeconvert"))
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .arg("half")
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let r = ok(&desc);
+    assert_eq!(r.samples.len(), 2);
+    let w = warnings(&r);
+    assert!(!w.iter().any(|w| w.contains("no fp16 copy")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("libcuda.so.1")), "{w:?}");
+}

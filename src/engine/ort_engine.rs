@@ -6,13 +6,13 @@ use std::sync::{Mutex, OnceLock};
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
+use cudarc::driver::CudaStream;
 use ort::environment::Environment;
 use ort::ep;
-use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{IoBinding, Session};
-use ort::value::{Shape, TensorElementType, TensorRef, TensorRefMut, ValueType};
+use ort::value::{DynTensor, TensorElementType, TensorRef, ValueType};
 
 use super::cuda::{self, GpuPreprocessor};
 use super::{
@@ -147,20 +147,35 @@ pub struct OrtEngine {
 }
 
 /// Device-resident inputs and outputs of a CUDA session: ONNX Runtime reads the input from and
-/// writes the outputs to buffers it never moves (IoBinding), on the engine's own stream, which
-/// is what CUDA graphs need; frames can be pre-processed straight into the input buffer.
+/// writes the outputs to tensors it allocated on the GPU and never moves (IoBinding), on the
+/// engine's own stream, which is what CUDA graphs need; frames are pre-processed straight into
+/// the input tensor's memory.
+///
+/// The tensors are ONNX Runtime's own (its arena, under `gpu-mem-limit`): binding a borrowed
+/// device pointer instead makes `ort` copy the tensor at bind time.
 struct DeviceIo {
-    // Field order is drop order: the binding (which keeps the session alive) goes first.
+    // Field order is drop order: the binding (which keeps the session alive) goes first, the
+    // allocator after the tensors it made, the stream last.
     binding: Option<IoBinding>,
     bound_shape: Vec<usize>,
-    input: Option<CudaSlice<u8>>,
-    outputs: Vec<(CudaSlice<f32>, Vec<usize>)>,
+    input: Option<(DynTensor, u64)>,
+    outputs: Vec<(DynTensor, u64, Vec<usize>)>,
+    allocator: Option<Allocator>,
     pre: Option<GpuPreprocessor>,
     /// Why frames are not prepared on the GPU, when they are not.
     pre_unavailable: Option<String>,
     cuda_graph: bool,
     device_id: i32,
     stream: Arc<CudaStream>,
+}
+
+/// Step-by-step trace of the device path on stderr (`TRTPOSE_TRACE_GPU=1`), for finding
+/// where a driver or provider stalls on a new machine.
+pub(crate) fn trace_step(step: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("TRTPOSE_TRACE_GPU").is_some()) {
+        eprintln!("[gpu] {step}");
+    }
 }
 
 fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> EngineError + '_ {
@@ -178,7 +193,7 @@ impl DeviceIo {
         .map_err(|e| EngineError::Runtime(e.to_string()))
     }
 
-    /// Binds device buffers for input `shape`, reallocating only when the shape changes.
+    /// Binds device tensors for input `shape`, reallocating only when the shape changes.
     fn bind(
         &mut self,
         session: &Session,
@@ -197,6 +212,11 @@ impl DeviceIo {
             )));
         }
         let ort_err = |e: ort::Error| EngineError::Runtime(e.to_string());
+        let alloc_err = |what: &'static str| {
+            move |e: ort::Error| {
+                EngineError::Device(format!("allocating the {what} on the GPU: {e}"))
+            }
+        };
         let batch = shape.first().copied().unwrap_or(1);
         let mut resolved = Vec::with_capacity(outputs.len());
         for o in outputs {
@@ -216,56 +236,38 @@ impl DeviceIo {
                 ))
             })?);
         }
+        // Old tensors go before new ones are made, so a shape change does not need both.
         self.binding = None;
-        let mut binding = session.create_binding().map_err(ort_err)?;
-        let count: usize = shape.iter().product();
-        let input = self
-            .stream
-            .alloc_zeros::<u8>(count * 4)
-            .map_err(device_err("allocating the network input"))?;
-        let info = self.memory_info()?;
-        let (ptr, _sync) = input.device_ptr(&self.stream);
-        let ort_shape = Shape::from(shape);
-        let name = inputs[0].name.as_str();
-        // SAFETY: `input` holds `count` 4-byte elements and lives as long as the binding.
-        unsafe {
-            match elem {
-                InputElem::F32 => {
-                    let t = TensorRefMut::<f32>::from_raw(info, ptr as *mut _, ort_shape)
-                        .map_err(ort_err)?;
-                    binding.bind_input(name, &t).map_err(ort_err)?;
-                }
-                InputElem::I32 => {
-                    let t = TensorRefMut::<i32>::from_raw(info, ptr as *mut _, ort_shape)
-                        .map_err(ort_err)?;
-                    binding.bind_input(name, &t).map_err(ort_err)?;
-                }
-            }
+        self.input = None;
+        self.outputs.clear();
+        if self.allocator.is_none() {
+            self.allocator = Some(Allocator::new(session, self.memory_info()?).map_err(ort_err)?);
         }
-        drop(_sync);
+        let allocator = self.allocator.as_ref().expect("made above");
+        trace_step("create binding");
+        let mut binding = session.create_binding().map_err(ort_err)?;
+        let ty = match elem {
+            InputElem::F32 => TensorElementType::Float32,
+            InputElem::I32 => TensorElementType::Int32,
+        };
+        let mut input =
+            DynTensor::new(allocator, ty, shape.to_vec()).map_err(alloc_err("network input"))?;
+        let input_ptr = input.data_ptr_mut() as u64;
+        binding
+            .bind_input(inputs[0].name.as_str(), &input)
+            .map_err(ort_err)?;
         let mut buffers = Vec::with_capacity(outputs.len());
         for (o, dims) in outputs.iter().zip(resolved) {
-            let len: usize = dims.iter().product();
-            let buf = self
-                .stream
-                .alloc_zeros::<f32>(len)
-                .map_err(device_err("allocating the network outputs"))?;
-            {
-                let (optr, _sync) = buf.device_ptr(&self.stream);
-                // SAFETY: `buf` holds `len` floats and lives as long as the binding.
-                let t = unsafe {
-                    TensorRefMut::<f32>::from_raw(
-                        self.memory_info()?,
-                        optr as *mut _,
-                        Shape::from(dims.as_slice()),
-                    )
-                }
+            let mut t = DynTensor::new(allocator, TensorElementType::Float32, dims.clone())
+                .map_err(alloc_err("network outputs"))?;
+            let ptr = t.data_ptr_mut() as u64;
+            binding
+                .bind_output(o.name.as_str(), &mut t)
                 .map_err(ort_err)?;
-                binding.bind_output(o.name.as_str(), t).map_err(ort_err)?;
-            }
-            buffers.push((buf, dims));
+            buffers.push((t, ptr, dims));
         }
-        self.input = Some(input);
+        trace_step("bound");
+        self.input = Some((input, input_ptr));
         self.outputs = buffers;
         self.binding = Some(binding);
         self.bound_shape = shape.to_vec();
@@ -273,9 +275,7 @@ impl DeviceIo {
     }
 
     fn input_ptr(&self) -> u64 {
-        let input = self.input.as_ref().expect("bound");
-        let (ptr, _sync) = input.device_ptr(&self.stream);
-        ptr
+        self.input.as_ref().expect("bound").1
     }
 
     /// Runs the bound session and copies the outputs back to the host.
@@ -285,31 +285,59 @@ impl DeviceIo {
         outputs: &mut Vec<OutputBuffer>,
     ) -> Result<(), EngineError> {
         let binding = self.binding.as_ref().expect("bound before running");
+        trace_step("run_binding");
         session
             .run_binding(binding)
             .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))?;
+        trace_step("run_binding done");
         outputs.resize_with(self.outputs.len(), OutputBuffer::default);
-        for (out, (buf, dims)) in outputs.iter_mut().zip(&self.outputs) {
+        for (out, (_, ptr, dims)) in outputs.iter_mut().zip(&self.outputs) {
             out.shape.clone_from(dims);
-            out.data.resize(buf.len(), 0.0);
-            self.stream
-                .memcpy_dtoh(buf, out.data.as_mut_slice())
-                .map_err(device_err("copying the outputs back"))?;
+            out.data.resize(dims.iter().product(), 0.0);
+            // SAFETY: `ptr` is a live device tensor of exactly this many floats.
+            unsafe {
+                cudarc::driver::result::memcpy_dtoh_async(
+                    out.data.as_mut_slice(),
+                    *ptr,
+                    self.stream.cu_stream(),
+                )
+            }
+            .map_err(device_err("copying the outputs back"))?;
         }
         self.stream
             .synchronize()
             .map_err(device_err("waiting for the GPU"))?;
+        trace_step("synchronized");
         Ok(())
     }
-}
 
-impl std::fmt::Debug for OrtEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrtEngine")
-            .field("backend", &self.backend)
-            .field("inputs", &self.inputs)
-            .field("outputs", &self.outputs)
-            .finish()
+    fn upload(&self, bytes: &[u8]) -> Result<(), EngineError> {
+        // SAFETY: the input tensor holds exactly the bound shape, which `bytes` matches.
+        unsafe {
+            cudarc::driver::result::memcpy_htod_async(
+                self.input_ptr(),
+                bytes,
+                self.stream.cu_stream(),
+            )
+        }
+        .map_err(device_err("uploading the network input"))
+    }
+
+    fn read_input(&self, len: usize) -> Result<Vec<u8>, EngineError> {
+        let mut host = vec![0u8; len];
+        // SAFETY: `len` is the input tensor's size in bytes.
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(
+                host.as_mut_slice(),
+                self.input_ptr(),
+                self.stream.cu_stream(),
+            )
+        }
+        .map_err(device_err("reading the network input back"))?;
+        self.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        Ok(host)
     }
 }
 
@@ -419,12 +447,19 @@ impl OrtEngine {
                     .map_err(|e| unavailable(e.to_string()))?;
             }
         }
-        let mut session = builder
-            .commit_from_file(model)
-            .map_err(|e| EngineError::Model {
-                path: model.display().to_string(),
-                problem: format!("ONNX Runtime cannot load it: {e}"),
-            })?;
+        let mut session = builder.commit_from_file(model).map_err(|e| {
+            // On a GPU, session creation also allocates the weights there: running out of
+            // memory (or a provider library failing) is the backend's problem, so the chain
+            // goes on to the CPU, which reports the model's own faults if it has any.
+            if backend == Backend::Cpu {
+                EngineError::Model {
+                    path: model.display().to_string(),
+                    problem: format!("ONNX Runtime cannot load it: {e}"),
+                }
+            } else {
+                unavailable(format!("cannot load {} there: {e}", model.display()))
+            }
+        })?;
         let inputs: Vec<TensorSpec> = session
             .inputs()
             .iter()
@@ -473,6 +508,7 @@ impl OrtEngine {
                     bound_shape: Vec::new(),
                     input: None,
                     outputs: Vec::new(),
+                    allocator: None,
                     pre,
                     pre_unavailable,
                     cuda_graph,
@@ -541,13 +577,10 @@ impl OrtEngine {
         let Some(dev) = self.device.as_ref() else {
             return Ok(None);
         };
-        let Some(input) = dev.input.as_ref() else {
+        if dev.input.is_none() {
             return Ok(None);
-        };
-        let bytes = dev
-            .stream
-            .clone_dtoh(input)
-            .map_err(device_err("reading the network input back"))?;
+        }
+        let bytes = dev.read_input(dev.bound_shape.iter().product::<usize>() * 4)?;
         let ints = self.inputs[0].elem == ElementType::I32;
         Ok(Some(
             bytes
@@ -599,10 +632,13 @@ impl Engine for OrtEngine {
                 InputData::F32(d) => bytemuck_f32(d),
                 InputData::I32(d) => bytemuck_i32(d),
             };
-            let buf = dev.input.as_mut().expect("bound");
-            dev.stream
-                .memcpy_htod(bytes, buf)
-                .map_err(device_err("uploading the network input"))?;
+            if bytes.len() != shape.iter().product::<usize>() * 4 {
+                return Err(EngineError::Inference(format!(
+                    "input has {} values for shape {shape:?}",
+                    bytes.len() / 4
+                )));
+            }
+            dev.upload(bytes)?;
             return dev.run(&mut self.session, outputs);
         }
         let fail = |e: ort::Error| EngineError::Inference(e.to_string());
@@ -673,6 +709,7 @@ impl Engine for OrtEngine {
         )?;
         let base = dev.input_ptr();
         let item_bytes = (3 * w * h * 4) as u64;
+        trace_step("bound");
         let pre = dev.pre.as_mut().expect("checked above");
         for (i, job) in frames.iter().enumerate() {
             pre.run(
@@ -683,6 +720,7 @@ impl Engine for OrtEngine {
             )
             .map_err(EngineError::Device)?;
         }
+        trace_step("pre-processing queued");
         dev.run(&mut self.session, outputs)?;
         Ok(true)
     }

@@ -194,6 +194,9 @@ struct CompareArgs {
     /// Largest keypoint difference (frame pixels) still counted as the same.
     #[arg(long, default_value_t = 1.0)]
     tolerance: f32,
+    /// Keypoints scoring below this in both paths are counted as weak, not compared.
+    #[arg(long, default_value_t = 0.0)]
+    min_keypoint_score: f32,
     /// Run the GPU side on MODEL.fp16.onnx (from `half`).
     #[arg(long)]
     half: bool,
@@ -1040,13 +1043,18 @@ fn run_half(ctx: &Ctx, a: &HalfArgs) -> Result<(), String> {
         return Err(format!(
             "{}: the fp16 copy does not load, so none was written (this model needs float32 in places this converter does not handle; use it at fp32): {}",
             a.model.display(),
-            e.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(400)
-                .collect::<String>()
+            {
+                let full = e.to_string();
+                let why = full
+                    .split_once("failed:")
+                    .map_or(full.as_str(), |(_, why)| why);
+                why.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(600)
+                    .collect::<String>()
+            }
         ));
     }
     std::fs::rename(&tmp, &out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -1094,6 +1102,7 @@ fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
         &formats,
         frames::parse_size(&a.frame_size)?,
         a.tolerance,
+        a.min_keypoint_score,
     )
 }
 

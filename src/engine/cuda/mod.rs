@@ -350,6 +350,7 @@ impl GpuPreprocessor {
         let mut planes = [PlaneParams::default(); 3];
         for (i, ((data, stride), len)) in frame.planes.iter().zip(&lens).enumerate() {
             if *len > 0 {
+                crate::engine::ort_engine::trace_step("upload plane");
                 let mut dst = buffer.slice_mut(offset..offset + len);
                 self.stream
                     .memcpy_htod(&data[..*len], &mut dst)
@@ -405,8 +406,10 @@ impl GpuPreprocessor {
             .arg(taps_w)
             .arg(&p)
             .arg(&out);
+        crate::engine::ort_engine::trace_step("launch kernel");
         // SAFETY: the arguments match the kernel's signature; `out` holds one input image.
         unsafe { launch.launch(cfg) }.map_err(e)?;
+        crate::engine::ort_engine::trace_step("kernel queued");
         Ok(())
     }
 }
