@@ -341,6 +341,17 @@ impl DeviceIo {
     }
 }
 
+impl std::fmt::Debug for OrtEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtEngine")
+            .field("backend", &self.backend)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("cuda_graph", &self.uses_cuda_graph())
+            .finish()
+    }
+}
+
 impl OrtEngine {
     /// Loads `model` on the first backend of the requested chain that works. Each backend
     /// that fails is reported in `skipped` with its reason, so callers can warn.
