@@ -252,16 +252,19 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
 
 /// Per format: the largest difference between the GPU- and CPU-prepared network inputs, and
 /// between the people found by the two paths.
-pub fn compare(
-    rt: &'static OrtRuntime,
-    model: &Path,
-    gpu_model: &Path,
-    photos: &[PathBuf],
-    formats: &[PixelFormat],
-    size: (usize, usize),
-    tolerance_px: f32,
-    min_keypoint_score: f32,
-) -> Result<bool, String> {
+/// What `compare` runs on.
+pub struct CompareSetup {
+    pub gpu_model: PathBuf,
+    pub photos: Vec<PathBuf>,
+    pub formats: Vec<PixelFormat>,
+    pub size: (usize, usize),
+    pub tolerance_px: f32,
+    pub min_keypoint_score: f32,
+}
+
+pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Result<bool, String> {
+    let (gpu_model, photos, formats) = (c.gpu_model.as_path(), &c.photos, &c.formats);
+    let (size, tolerance_px, min_keypoint_score) = (c.size, c.tolerance_px, c.min_keypoint_score);
     let cpu_opts = EngineOptions {
         backend: BackendRequest::Cpu,
         ..Default::default()
@@ -295,7 +298,7 @@ pub fn compare(
         "frame", "fmt", "input diff", "output diff", "people", "max kp px", "score diff", "weak"
     );
     for photo in sources {
-        for &format in formats {
+        for &format in formats.iter() {
             let frame = test_frame(photo.map(|p| p.as_path()), size, format)?;
             let source = frame.source();
             let geometry = cpu.geometry_for(frame.width as u32, frame.height as u32);

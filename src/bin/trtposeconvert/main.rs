@@ -1097,12 +1097,14 @@ fn run_compare(ctx: &Ctx, a: &CompareArgs) -> Result<bool, String> {
     e2e::compare(
         rt,
         &a.model,
-        &gpu_model,
-        &a.frames,
-        &formats,
-        frames::parse_size(&a.frame_size)?,
-        a.tolerance,
-        a.min_keypoint_score,
+        &e2e::CompareSetup {
+            gpu_model,
+            photos: a.frames.clone(),
+            formats,
+            size: frames::parse_size(&a.frame_size)?,
+            tolerance_px: a.tolerance,
+            min_keypoint_score: a.min_keypoint_score,
+        },
     )
 }
 
