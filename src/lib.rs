@@ -7,6 +7,7 @@
 //! The GStreamer-free logic lives in [`pose`], [`draw`], [`preprocess`], [`model`] and
 //! [`engine`]; the elements are thin wrappers.
 
+pub mod calibrate;
 pub mod convert;
 pub mod draw;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod guard;
 pub mod half;
 pub mod meta;
 pub mod model;
+pub mod onnx_proto;
 pub mod pose;
 pub mod preprocess;
 pub mod video;

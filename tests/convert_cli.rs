@@ -6,6 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use gsttrtpose::engine::Engine;
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trtposeconvert"));
     c.env("ORT_DYLIB_PATH", common::runtime().library());
@@ -502,4 +504,98 @@ fn compare_and_e2e_bench_name_the_missing_gpu() {
             && l.contains("libcuda.so.1")),
         "{t}"
     );
+}
+
+#[test]
+fn int8_calibration_records_the_ranges_the_network_produces() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("calib");
+    std::fs::create_dir_all(&images).unwrap();
+    let photos = ["astronaut.png", "basketball1.png"];
+    for p in photos {
+        std::fs::copy(common::media(p), images.join(p)).unwrap();
+    }
+    // The same astronaut as a binary PPM, and a file that is not an image.
+    let (w, h, rgb) = common::load_png_rgb(&common::media("astronaut.png"));
+    let mut ppm = format!("P6\n{w} {h}\n255\n").into_bytes();
+    ppm.extend_from_slice(&rgb);
+    std::fs::write(images.join("astronaut_copy.ppm"), ppm).unwrap();
+    std::fs::write(images.join("README.txt"), "calibration frames").unwrap();
+    let m = dir.path().join("posenet.onnx");
+    std::fs::copy(common::model("posenet-mobilenetv1-385x385.onnx"), &m).unwrap();
+    let o = bin()
+        .args(["convert", "--monitor-interval", "60", "--int8"])
+        .arg(&images)
+        .arg(&m)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("on 3 images (1 skipped)"), "{t}");
+    assert!(t.contains("INT8 needs TensorRT"), "{t}");
+    let cache = std::fs::read_to_string(dir.path().join("posenet_calibration.cache")).unwrap();
+    let ranges = gsttrtpose::calibrate::CalibrationTable::parse_tensorrt_cache(&cache).unwrap();
+    assert!(
+        ranges.len() > 50,
+        "intermediate tensors too: {}",
+        ranges.len()
+    );
+
+    // The same images through the element's own chain: the input and output ranges must
+    // match what the calibration recorded.
+    let engine = common::cpu_engine(&m);
+    let (input_name, output_names): (String, Vec<String>) = (
+        engine.inputs()[0].name.clone(),
+        engine.outputs().iter().map(|o| o.name.clone()).collect(),
+    );
+    let mut est =
+        gsttrtpose::model::PoseEstimator::new(Box::new(engine), &Default::default()).unwrap();
+    let plan = est.plan().clone();
+    let mut pre = gsttrtpose::preprocess::Preprocessor::new();
+    let mut input_max = 0f32;
+    let mut output_max = vec![0f32; output_names.len()];
+    for p in photos {
+        let (w, h, rgb) = common::load_png_rgb(&common::media(p));
+        let frame = gsttrtpose::preprocess::SourceFrame::new(
+            gsttrtpose::draw::PixelFormat::Rgb,
+            w,
+            h,
+            vec![(&rgb[..], w * 3)],
+        )
+        .unwrap();
+        let g = est.geometry_for(w as u32, h as u32);
+        if let (gsttrtpose::engine::InputData::F32(d), _) = pre.run(&frame, &g, &plan.input) {
+            input_max = d.iter().fold(input_max, |m, v| m.max(v.abs()));
+        }
+        est.process(&frame, &mut Vec::new()).unwrap();
+        for (m, o) in output_max.iter_mut().zip(est.last_outputs()) {
+            *m = o.data.iter().fold(*m, |a, v| a.max(v.abs()));
+        }
+    }
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+    assert!(
+        close(ranges[&input_name], input_max),
+        "{} vs {input_max}",
+        ranges[&input_name]
+    );
+    for (name, want) in output_names.iter().zip(&output_max) {
+        assert!(
+            close(ranges[name], *want),
+            "{name}: {} vs {want}",
+            ranges[name]
+        );
+    }
+
+    // No images: a clear error, no cache.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = bin()
+        .args(["convert", "--int8"])
+        .arg(&empty)
+        .arg(&m)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("no calibration images found"), "{t}");
 }

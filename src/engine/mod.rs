@@ -147,6 +147,8 @@ pub struct EngineOptions {
     pub cuda_graph: Option<bool>,
     /// Prepare frames on the GPU (CUDA backend) when the kernel compiles there.
     pub gpu_preprocess: bool,
+    /// TensorRT INT8: a calibration cache in TensorRT's native format (see `calibrate`).
+    pub int8_calibration: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -161,6 +163,7 @@ impl Default for EngineOptions {
             workspace_mb: None,
             cuda_graph: None,
             gpu_preprocess: true,
+            int8_calibration: None,
         }
     }
 }

@@ -448,6 +448,14 @@ impl OrtEngine {
                 if let Some(mb) = options.workspace_mb {
                     trt = trt.with_max_workspace_size(mb as usize * 1024 * 1024);
                 }
+                if let Some(table) = &options.int8_calibration {
+                    // Layers without a range in the table fall back to FP16.
+                    trt = trt
+                        .with_int8(true)
+                        .with_fp16(true)
+                        .with_int8_calibration_table_name(table.display())
+                        .with_int8_use_native_calibration_table(true);
+                }
                 if let Some(dir) = &options.engine_cache {
                     trt = trt
                         .with_engine_cache(true)

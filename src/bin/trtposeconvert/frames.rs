@@ -69,6 +69,64 @@ pub fn read_ppm(path: &Path) -> Result<(usize, usize, Vec<u8>), String> {
     Ok((w, h, pixels[..w * h * 3].to_vec()))
 }
 
+/// Reads a photo as packed RGB: binary PPM, PNG (8-bit gray, RGB or RGBA) or baseline JPEG.
+pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<u8>), String> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let err = |e: String| format!("{}: {e}", path.display());
+    match ext.as_str() {
+        "ppm" | "pnm" => read_ppm(path),
+        "png" => {
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+            let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+            decoder
+                .set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+            let mut reader = decoder.read_info().map_err(|e| err(e.to_string()))?;
+            let mut buf = vec![
+                0;
+                reader
+                    .output_buffer_size()
+                    .ok_or_else(|| err("image too large".into()))?
+            ];
+            let info = reader
+                .next_frame(&mut buf)
+                .map_err(|e| err(e.to_string()))?;
+            let (w, h) = (info.width as usize, info.height as usize);
+            let channels = info.color_type.samples();
+            let px = &buf[..info.buffer_size()];
+            let rgb = match channels {
+                1 => px.iter().flat_map(|&g| [g, g, g]).collect(),
+                2 => px
+                    .chunks_exact(2)
+                    .flat_map(|p| [p[0], p[0], p[0]])
+                    .collect(),
+                3 => px.to_vec(),
+                _ => px
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect(),
+            };
+            Ok((w, h, rgb))
+        }
+        "jpg" | "jpeg" => {
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+            let mut decoder = jpeg_decoder::Decoder::new(std::io::BufReader::new(file));
+            let px = decoder.decode().map_err(|e| err(e.to_string()))?;
+            let info = decoder.info().ok_or_else(|| err("no image info".into()))?;
+            let (w, h) = (info.width as usize, info.height as usize);
+            let rgb = match info.pixel_format {
+                jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&g| [g, g, g]).collect(),
+                jpeg_decoder::PixelFormat::RGB24 => px,
+                other => return Err(err(format!("JPEG pixel format {other:?} is not supported"))),
+            };
+            Ok((w, h, rgb))
+        }
+        _ => Err(err("not a .ppm, .png or .jpg image".into())),
+    }
+}
+
 /// A deterministic picture with gradients and edges, for timing without a photo.
 pub fn synthetic_rgb(w: usize, h: usize) -> Vec<u8> {
     let mut rgb = vec![0u8; w * h * 3];

@@ -77,8 +77,9 @@ struct BuildOptions {
     /// Build an FP16 engine.
     #[arg(long)]
     fp16: bool,
-    /// INT8 from calibration images in this folder. Not implemented yet: refused where
-    /// TensorRT exists (an engine named int8 must be int8); the CPU fallback stays FP32.
+    /// INT8 from calibration images (.jpg, .png, .ppm) in this folder: calibrated on the CPU
+    /// into TensorRT's calibration cache, which the TensorRT build uses; the CPU fallback
+    /// model stays FP32 (the cache is kept for a build on the target).
     #[arg(long, value_name = "CALIBRATION_DIR")]
     int8: Option<PathBuf>,
     /// TensorRT builder workspace in MB.
@@ -431,6 +432,77 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Runs the model on the CPU over the images in `dir` and writes TensorRT's calibration cache
+/// for it into `out_dir`; returns the cache's path.
+fn calibrate_folder(
+    rt: &'static OrtRuntime,
+    model: &Path,
+    dir: &Path,
+    out_dir: &Path,
+    b: &Build,
+) -> Result<PathBuf, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("--int8 {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let engine =
+        OrtEngine::load_on(rt, model, &cpu_options(0), Backend::Cpu).map_err(|e| e.to_string())?;
+    let config = gsttrtpose::model::EstimatorConfig {
+        input_size: b.input_size.unwrap_or(256),
+        ..Default::default()
+    };
+    let estimator = gsttrtpose::model::PoseEstimator::new(Box::new(engine), &config)?;
+    let plan = estimator.plan().clone();
+    let mut calibrator =
+        gsttrtpose::calibrate::Calibrator::new(rt, model).map_err(|e| e.to_string())?;
+    let mut pre = gsttrtpose::preprocess::Preprocessor::new();
+    let mut skipped = 0;
+    for f in files.iter().take(1000) {
+        let (w, h, rgb) = match frames::read_image(f) {
+            Ok(img) => img,
+            Err(e) => {
+                skipped += 1;
+                println!("calibration: skipping {e}");
+                continue;
+            }
+        };
+        let frame = gsttrtpose::preprocess::SourceFrame::new(
+            gsttrtpose::draw::PixelFormat::Rgb,
+            w,
+            h,
+            vec![(&rgb[..], w * 3)],
+        )?;
+        let geometry = estimator.geometry_for(w as u32, h as u32);
+        let (input, shape) = pre.run(&frame, &geometry, &plan.input);
+        let shape = shape.to_vec();
+        calibrator.add(input, &shape).map_err(|e| e.to_string())?;
+    }
+    let table = calibrator.finish();
+    if table.inputs_seen == 0 {
+        return Err(format!(
+            "--int8 {}: no calibration images found ({skipped} files skipped); put .jpg, .png or .ppm frames from the target scene there",
+            dir.display()
+        ));
+    }
+    let version = find_tensorrt().map_or("0".to_string(), |t| t.version.replace('.', ""));
+    let stem = model
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let path = out_dir.join(format!("{stem}_calibration.cache"));
+    std::fs::write(&path, table.to_tensorrt_cache(&version))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!(
+        "calibrated {} tensors on {} images ({} skipped): {}",
+        table.ranges.values().filter(|&&r| r > 0.0).count(),
+        table.inputs_seen,
+        skipped,
+        path.display()
+    );
+    Ok(path)
+}
+
 /// Converts one model; returns the artifact path.
 fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> {
     let rt = ctx.runtime()?;
@@ -444,6 +516,10 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         .unwrap_or_else(|| model.parent().unwrap_or(Path::new(".")).to_path_buf());
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create output folder {}: {e}", out_dir.display()))?;
+    let calibration_cache = match &b.calibration {
+        Some(dir) => Some(calibrate_folder(rt, model, dir, &out_dir, b)?),
+        None => None,
+    };
     if b.batch != (1, 1, 1) || b.input_size.is_some() {
         println!(
             "note: batch {:?} and input size {:?} apply to TensorRT optimization profiles; the CPU path keeps the model's own shapes",
@@ -460,15 +536,6 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         None => {
             path_taken = "TensorRT not found (tried libnvinfer.so.11/.10/.8): CPU fallback, ONNX Runtime-optimized model".to_string();
             None
-        }
-        // An engine named int8 must be int8: without a calibration table it would not be.
-        Some(_) if b.precision == Precision::Int8 => {
-            return Err(format!(
-                "--int8 {}: INT8 calibration is not implemented yet; build with --fp16 instead",
-                b.calibration
-                    .as_deref()
-                    .map_or(String::new(), |d| d.display().to_string())
-            ));
         }
         Some(lib) => {
             let mut last = String::new();
@@ -492,6 +559,9 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
                     engine_cache: Some(cache.clone()),
                     fp16: attempt.precision == Precision::Fp16,
                     workspace_mb: Some(attempt.workspace_mb),
+                    int8_calibration: calibration_cache
+                        .clone()
+                        .filter(|_| attempt.precision == Precision::Int8),
                     ..Default::default()
                 };
                 match OrtEngine::load_on(rt, model, &opts, Backend::TensorRt) {
