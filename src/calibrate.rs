@@ -85,7 +85,7 @@ impl Calibrator {
         // No graph optimization: fused nodes would drop the tensors TensorRT will name.
         let session = Session::builder(runtime.environment())
             .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Disable)?))
-            .and_then(|mut b| Ok(b.commit_from_memory(&instrumented)?))
+            .and_then(|mut b| b.commit_from_memory(&instrumented))
             .map_err(|e| EngineError::Model {
                 path: model.display().to_string(),
                 problem: format!("ONNX Runtime cannot load the instrumented model: {e}"),
