@@ -4,6 +4,8 @@
 # weights) and MoveNet multipose 256, plus PyTorch references on the same GPU.
 #   gpu-bench.sh main      compare GPU vs CPU paths on photos; bench --e2e at batch 1, 8, 32
 #   gpu-bench.sh extra     GPU memory limits (CPU fallback) and the PyTorch references
+#   gpu-bench.sh confirm   MoveNet comparison without weak keypoints, a 1 MB limit (CUDA
+#                          unavailable at load), and batch 64 throughput
 # Expects in .gpu/bin: trtposeconvert, movenet-multipose-256x256.onnx and *.ppm photos.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,17 @@ case "${1:-main}" in
       echo "== rn18 b1 synthetic 1920x1080 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 300 --e2e-only --e2e --frame-size 1920x1080 --frame-format nv12
       echo "== movenet multipose 256"; $T bench $MN --iterations 300 --e2e --frame $PHOTO
     } 2>&1 | tee "$OUT/bench.txt"
+    ;;
+  confirm)
+    models >/dev/null 2>&1
+    [ -f /tmp/rn18_b64.onnx ] || python3 models/tools/make_trt_pose_onnx.py resnet18 --size 224 --cmap-std 0.015 --batch 64 -o /tmp/rn18_b64.onnx
+    [ -f /tmp/rn18_b64.fp16.onnx ] || $T half /tmp/rn18_b64.onnx
+    {
+      echo "== compare MoveNet multipose 256, keypoints scoring below 0.2 in both paths not compared"
+      $T compare $MN --frames "$PHOTOS" --min-keypoint-score 0.2
+      echo "== rn18 with a 1 MB GPU limit"; $T bench /tmp/rn18_b1.onnx --iterations 20 --e2e-only --e2e --frame $PHOTO --gpu-mem-limit 1
+      echo "== rn18 b64"; $T bench /tmp/rn18_b64.onnx --iterations 200 --e2e-only --e2e --frame $PHOTO
+    } 2>&1 | tee "$OUT/confirm.txt"
     ;;
   extra)
     models >/dev/null 2>&1
