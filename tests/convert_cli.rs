@@ -137,12 +137,16 @@ fn convert_falls_back_to_a_cpu_model_that_validates() {
         "5e891083204ed2a8d45b961680f62dfd63b93f262c7dd37ce52883dacf3ff0cb"
     );
     assert!(sidecar["tensorrt_version"].is_null());
-    // INT8 needs TensorRT; without it the CPU model stays FP32 and says so.
+    // INT8 needs TensorRT; without it the calibration cache is still written (for a build
+    // on the target) and the CPU model stays FP32 and says so.
+    let calib = dir.path().join("calib");
+    std::fs::create_dir_all(&calib).unwrap();
+    std::fs::copy(common::media("basketball1.png"), calib.join("frame.png")).unwrap();
     let o = roots(&mut bin(), &b)
         .arg("convert")
         .arg(&m)
         .arg("--int8")
-        .arg(dir.path())
+        .arg(&calib)
         .arg("--output-dir")
         .arg(dir.path().join("int8"))
         .output()
@@ -155,6 +159,11 @@ fn convert_falls_back_to_a_cpu_model_that_validates() {
     assert!(
         dir.path()
             .join("int8/movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+    assert!(
+        dir.path()
+            .join("int8/movenet-multipose-256x256_calibration.cache")
             .is_file()
     );
     let o = bin().arg("validate").arg(&artifact).output().unwrap();
