@@ -27,15 +27,7 @@ pub struct CalibrationTable {
 /// The serialized model with every node output also listed as a graph output, and the names
 /// of those outputs. ONNX Runtime infers the types of outputs declared by name only.
 pub fn expose_all_tensors(model: &[u8]) -> Result<(Vec<u8>, Vec<String>), String> {
-    let mut fields = parse(model).map_err(|e| format!("not an ONNX model: {e}"))?;
-    let gi = fields
-        .iter()
-        .position(|f| matches!(f, Field::Bytes(MODEL_GRAPH, _)))
-        .ok_or("not an ONNX model: no graph")?;
-    let Field::Bytes(_, graph) = &fields[gi] else {
-        unreachable!("matched above")
-    };
-    let mut graph = parse(graph).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let (mut fields, gi, mut graph) = graph_of(model)?;
     let mut listed: std::collections::HashSet<String> = graph
         .iter()
         .filter_map(|f| match f {

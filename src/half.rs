@@ -168,15 +168,7 @@ pub struct HalfReport {
 /// Converts a serialized float32 ONNX model to float16 compute with float32 inputs/outputs.
 pub fn to_half(model: &[u8]) -> Result<(Vec<u8>, HalfReport), String> {
     let mut report = HalfReport::default();
-    let mut model_fields = parse(model).map_err(|e| format!("not an ONNX model: {e}"))?;
-    let graph_index = model_fields
-        .iter()
-        .position(|f| matches!(f, Field::Bytes(MODEL_GRAPH, _)))
-        .ok_or("not an ONNX model: no graph")?;
-    let Field::Bytes(_, graph_bytes) = &model_fields[graph_index] else {
-        unreachable!("matched above")
-    };
-    let graph = parse(graph_bytes).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let (mut model_fields, graph_index, graph) = graph_of(model)?;
 
     // Names of float32 graph inputs and outputs, and what must stay float32.
     let mut float_inputs = Vec::new();

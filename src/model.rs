@@ -660,16 +660,7 @@ impl PoseEstimator {
     ) -> Result<Geometry, EngineError> {
         let geometry = self.geometry_for(frame.width as u32, frame.height as u32);
         let jobs = [FrameJob { frame, geometry }];
-        loop {
-            match self.run_jobs(&jobs) {
-                Ok(()) => break,
-                Err(e) => {
-                    if !self.fail_over(&e)? {
-                        return Err(e);
-                    }
-                }
-            }
-        }
+        self.run_with_failover(&jobs)?;
         self.decode_outputs(&geometry, people)?;
         Ok(geometry)
     }
@@ -689,16 +680,7 @@ impl PoseEstimator {
                 geometry: self.geometry_for(f.width as u32, f.height as u32),
             })
             .collect();
-        loop {
-            match self.run_jobs(&jobs) {
-                Ok(()) => break,
-                Err(e) => {
-                    if !self.fail_over(&e)? {
-                        return Err(e);
-                    }
-                }
-            }
-        }
+        self.run_with_failover(&jobs)?;
         for (i, (job, out)) in jobs.iter().zip(people.iter_mut()).enumerate() {
             let g = &job.geometry;
             self.decoder
@@ -709,6 +691,20 @@ impl PoseEstimator {
             }
         }
         Ok(())
+    }
+
+    /// Runs a batch; if the backend fails and a fallback is set, switches and runs it again.
+    fn run_with_failover(&mut self, jobs: &[FrameJob]) -> Result<(), EngineError> {
+        loop {
+            match self.run_jobs(jobs) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if !self.fail_over(&e)? {
+                        return Err(e);
+                    }
+                }
+            }
+        }
     }
 
     /// Prepares and runs one batch: on the engine's device when it can, else on the CPU.

@@ -154,3 +154,17 @@ pub fn varint(fields: &[Field], number: u64) -> Option<u64> {
 pub fn bytes_field(number: u64, s: &str) -> Field {
     Field::Bytes(number, s.as_bytes().to_vec())
 }
+
+/// The model's fields, the index of its graph field and the graph's own fields.
+pub fn graph_of(model: &[u8]) -> Result<(Vec<Field>, usize, Vec<Field>), String> {
+    let fields = parse(model).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let index = fields
+        .iter()
+        .position(|f| matches!(f, Field::Bytes(MODEL_GRAPH, _)))
+        .ok_or("not an ONNX model: no graph")?;
+    let Field::Bytes(_, graph) = &fields[index] else {
+        unreachable!("matched above")
+    };
+    let graph = parse(graph).map_err(|e| format!("not an ONNX model: {e}"))?;
+    Ok((fields, index, graph))
+}

@@ -431,25 +431,6 @@ fn every_format_and_odd_sizes_give_the_same_people() {
     }
 }
 
-/// Builds a model with `make_trt_pose_onnx.py` in the setup's virtual environment.
-fn generate_model(args: &[&str], out: &Path) {
-    let python = common::manifest_dir().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/setup.sh",
-        python.display()
-    );
-    let status = std::process::Command::new(python)
-        .arg(common::manifest_dir().join("models/tools/make_trt_pose_onnx.py"))
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "model generator failed for {args:?}");
-}
-
 #[test]
 fn trt_pose_path_reproduces_parse_vectors_through_the_element() {
     let dir = tempfile::tempdir().unwrap();
@@ -469,7 +450,7 @@ fn trt_pose_path_reproduces_parse_vectors_through_the_element() {
         );
         for layout in ["nchw", "nhwc"] {
             let model: PathBuf = dir.path().join(format!("{name}-{layout}.onnx"));
-            generate_model(
+            common::generate_model(
                 &["constant", json.to_str().unwrap(), "--layout", layout],
                 &model,
             );
@@ -524,7 +505,7 @@ fn random_weight_trt_pose_network_runs_in_both_layouts() {
     let mut results = Vec::new();
     for layout in ["nchw", "nhwc"] {
         let model = dir.path().join(format!("rn18-{layout}.onnx"));
-        generate_model(&["resnet18", "--layout", layout], &model);
+        common::generate_model(&["resnet18", "--layout", layout], &model);
         let desc = format!(
             "filesrc location={} ! pngdec ! trtposeinfer model={} ! appsink name=sink",
             q(&common::media("frames/vtest_walk_10s_frame050.png")),
@@ -624,7 +605,7 @@ fn bad_models_and_topologies_fail_with_clear_errors() {
     );
     // A trt_pose network with a topology whose counts do not match its channels.
     let rn = dir.path().join("rn18.onnx");
-    generate_model(&["resnet18", "--size", "64"], &rn);
+    common::generate_model(&["resnet18", "--size", "64"], &rn);
     let coco = dir.path().join("coco.json");
     std::fs::write(&coco, gsttrtpose::pose::Topology::coco17().to_json()).unwrap();
     expect_error(

@@ -68,18 +68,6 @@ fn cuda_backend_names_the_missing_driver() {
     assert!(gsttrtpose::engine::cuda::probe(0).is_err());
 }
 
-fn generate_model(args: &[&str], out: &Path) {
-    let status = std::process::Command::new(common::manifest_dir().join(".venv/bin/python"))
-        .arg(common::manifest_dir().join("models/tools/make_trt_pose_onnx.py"))
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "model generator failed for {args:?}");
-}
-
 fn photo(name: &str) -> (usize, usize, Vec<u8>) {
     common::load_png_rgb(&common::media(name))
 }
@@ -100,7 +88,7 @@ fn estimator(model: &Path) -> PoseEstimator {
 fn batched_frames_give_the_people_of_single_frames() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("rn18_dyn.onnx");
-    generate_model(
+    common::generate_model(
         &[
             "resnet18",
             "--size",

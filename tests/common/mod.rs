@@ -131,3 +131,22 @@ pub fn play_to_eos(p: &gst::Pipeline) -> (Vec<String>, Vec<String>) {
     p.set_state(gst::State::Null).unwrap();
     (errors, warnings)
 }
+
+/// Builds a model with `models/tools/make_trt_pose_onnx.py` in the setup's virtual environment.
+pub fn generate_model(args: &[&str], out: &Path) {
+    let python = manifest_dir().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup.sh",
+        python.display()
+    );
+    let status = std::process::Command::new(python)
+        .arg(manifest_dir().join("models/tools/make_trt_pose_onnx.py"))
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "model generator failed for {args:?}");
+}
