@@ -314,17 +314,35 @@ fn a_hot_board_pauses_the_conversion_until_it_cools() {
     let dir = tempfile::tempdir().unwrap();
     let m = model_copy(dir.path());
     let temp = b.path().join("sys/class/thermal/thermal_zone0/temp");
-    let cooler = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(400));
-        std::fs::write(temp, "60000\n").unwrap();
-    });
-    let o = roots(&mut bin(), &b)
+    let mut child = roots(&mut bin(), &b)
         .arg("convert")
         .arg(&m)
         .args(["--temp-limit", "80", "--monitor-interval", "0.05"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    cooler.join().unwrap();
+    // The board cools only once the tool has said it is pausing, however slow its start.
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.contains("pausing until below") {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                // Rename, as a sysfs read never sees a half-written value.
+                let tmp = temp.with_extension("new");
+                std::fs::write(&tmp, "60000\n").unwrap();
+                std::fs::rename(&tmp, &temp).unwrap();
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    let mut o = child.wait_with_output().unwrap();
+    o.stdout = reader.join().unwrap().into_bytes();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(

@@ -399,8 +399,16 @@ fn wait_until_cool(ctx: &Ctx, b: &Build) {
     let mut sampler = ctx.sampler();
     let started = Instant::now();
     let mut hot = false;
+    let mut misses = 0;
     loop {
         let t = sampler.sample().0.temperature;
+        // A sensor that stops answering while the board is hot is not a cool board: wait a
+        // few samples before giving up on it.
+        if hot && t.is_none() && misses < 3 {
+            misses += 1;
+            std::thread::sleep(b.monitor.min(Duration::from_secs(5)));
+            continue;
+        }
         match t {
             Some(t) if (!hot && t >= b.temp_limit) || (hot && t >= b.temp_resume) => {
                 if !hot {
@@ -413,12 +421,16 @@ fn wait_until_cool(ctx: &Ctx, b: &Build) {
                 std::thread::sleep(b.monitor.min(Duration::from_secs(5)));
             }
             _ => {
-                if hot {
-                    println!(
-                        "cooled to {:.1} °C after {:.1} s: continuing",
-                        t.unwrap_or(f32::NAN),
+                match (hot, t) {
+                    (true, Some(t)) => println!(
+                        "cooled to {t:.1} °C after {:.1} s: continuing",
                         started.elapsed().as_secs_f64()
-                    );
+                    ),
+                    (true, None) => println!(
+                        "temperature unreadable after {:.1} s of pausing: continuing without it",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    _ => {}
                 }
                 return;
             }
