@@ -168,3 +168,44 @@ pub fn graph_of(model: &[u8]) -> Result<(Vec<Field>, usize, Vec<Field>), String>
     let graph = parse(graph).map_err(|e| format!("not an ONNX model: {e}"))?;
     Ok((fields, index, graph))
 }
+
+/// Dimensions of the model's first real input (graph inputs that are not initializers):
+/// `Some(n)` for a fixed size, `None` for a symbolic or missing one.
+pub fn first_input_dims(model: &[u8]) -> Result<Vec<Option<u64>>, String> {
+    let (_, _, graph) = graph_of(model)?;
+    let initializers: std::collections::HashSet<String> = graph
+        .iter()
+        .filter_map(|f| match f {
+            Field::Bytes(GRAPH_INITIALIZER, t) => {
+                parse(t).ok().and_then(|t| string(&t, TENSOR_NAME))
+            }
+            _ => None,
+        })
+        .collect();
+    for f in &graph {
+        let Field::Bytes(GRAPH_INPUT, v) = f else {
+            continue;
+        };
+        let v = parse(v)?;
+        if string(&v, VALUE_NAME).is_some_and(|n| initializers.contains(&n)) {
+            continue;
+        }
+        let nested = |fields: &[Field], number: u64| -> Result<Vec<Field>, String> {
+            match fields.iter().find(|f| f.number() == number) {
+                Some(Field::Bytes(_, b)) => parse(b),
+                _ => Ok(Vec::new()),
+            }
+        };
+        let ty = nested(&v, VALUE_TYPE)?;
+        let tensor = nested(&ty, TYPE_TENSOR)?;
+        let shape = nested(&tensor, 2)?;
+        let mut dims = Vec::new();
+        for d in &shape {
+            if let Field::Bytes(1, dim) = d {
+                dims.push(varint(&parse(dim)?, 1));
+            }
+        }
+        return Ok(dims);
+    }
+    Err("model has no input".into())
+}

@@ -244,3 +244,23 @@ fn without_a_fallback_a_gpu_failure_is_an_error() {
     assert!(err.to_string().contains("out of memory"), "{err}");
     assert!(est.take_failover().is_none());
 }
+
+#[test]
+fn static_inputs_are_read_from_the_model_file() {
+    use gsttrtpose::onnx_proto::first_input_dims;
+    let dims = |p: &Path| first_input_dims(&std::fs::read(p).unwrap()).unwrap();
+    assert_eq!(
+        dims(&common::model("movenet-multipose-256x256.onnx")),
+        vec![Some(1), Some(256), Some(256), Some(3)]
+    );
+    assert_eq!(
+        dims(&common::model("movenet-multipose.onnx")),
+        vec![Some(1), None, None, Some(3)],
+        "dynamic input: no CUDA graph"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dynamic = dir.path().join("dyn.onnx");
+    common::generate_model(&["resnet18", "--size", "64", "--batch", "0"], &dynamic);
+    assert_eq!(dims(&dynamic), vec![None, Some(3), Some(64), Some(64)]);
+    assert!(first_input_dims(b"garbage").is_err());
+}

@@ -435,11 +435,21 @@ impl OrtEngine {
                 let stream = ctx
                     .new_stream()
                     .map_err(|e| unavailable(format!("cannot create a CUDA stream: {e}")))?;
-                let cuda = Self::cuda_provider(options, &stream, options.cuda_graph == Some(true));
+                // Graphs replay fixed addresses and shapes: by default only for static inputs,
+                // read from the file so the session is built once.
+                let graph = options.cuda_graph.unwrap_or_else(|| {
+                    std::fs::read(model)
+                        .ok()
+                        .and_then(|b| crate::onnx_proto::first_input_dims(&b).ok())
+                        .is_some_and(|d| {
+                            !d.is_empty() && d.iter().all(|d| d.is_some_and(|v| v > 0))
+                        })
+                });
+                let cuda = Self::cuda_provider(options, &stream, graph);
                 builder = builder
                     .with_execution_providers([cuda.build().error_on_failure()])
                     .map_err(|e| unavailable(e.to_string()))?;
-                cuda_stream = Some(stream);
+                cuda_stream = Some((stream, graph));
             }
             Backend::TensorRt => {
                 let mut trt = ep::TensorRT::default()
@@ -466,7 +476,19 @@ impl OrtEngine {
                     .map_err(|e| unavailable(e.to_string()))?;
             }
         }
-        let mut session = builder.commit_from_file(model).map_err(|e| {
+        let committed = builder.commit_from_file(model);
+        if let (Err(_), Some((_, true))) = (&committed, &cuda_stream)
+            && options.cuda_graph.is_none()
+        {
+            // Graph capture needs every node on the GPU; models with CPU-placed nodes run
+            // without it rather than not at all.
+            let plain = EngineOptions {
+                cuda_graph: Some(false),
+                ..options.clone()
+            };
+            return Self::load_on(runtime, model, &plain, backend);
+        }
+        let session = committed.map_err(|e| {
             // On a GPU, session creation also allocates the weights there: running out of
             // memory (or a provider library failing) is the backend's problem, so the chain
             // goes on to the CPU, which reports the model's own faults if it has any.
@@ -489,31 +511,8 @@ impl OrtEngine {
             .iter()
             .map(|o| spec_of(o.name(), o.dtype()))
             .collect();
-        let mut cuda_graph = options.cuda_graph == Some(true);
         let device = match cuda_stream {
-            Some(stream) => {
-                // Graphs replay fixed addresses and shapes: by default only for static inputs.
-                let static_input = inputs
-                    .first()
-                    .is_some_and(|i| i.shape.iter().all(|&d| d > 0));
-                if options.cuda_graph.is_none() && static_input {
-                    let cuda = Self::cuda_provider(options, &stream, true);
-                    let graphed = (|| -> Result<Session, String> {
-                        let e = |e: ort::Error<_>| e.to_string();
-                        Session::builder(runtime.environment())
-                            .map_err(|e| e.to_string())?
-                            .with_optimization_level(GraphOptimizationLevel::Level3)
-                            .map_err(e)?
-                            .with_execution_providers([cuda.build().error_on_failure()])
-                            .map_err(e)?
-                            .commit_from_file(model)
-                            .map_err(|e| e.to_string())
-                    })();
-                    if let Ok(g) = graphed {
-                        session = g;
-                        cuda_graph = true;
-                    }
-                }
+            Some((stream, cuda_graph)) => {
                 let (pre, pre_unavailable) = if options.gpu_preprocess {
                     match GpuPreprocessor::new(stream.clone()) {
                         Ok(p) => (Some(p), None),
