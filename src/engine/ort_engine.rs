@@ -278,12 +278,22 @@ impl DeviceIo {
         self.input.as_ref().expect("bound").1
     }
 
+    /// Makes the engine's context current on this thread: GStreamer starts the element on
+    /// one thread and streams on another, and the raw copies below need a current context.
+    fn bind_context(&self) -> Result<(), EngineError> {
+        self.stream
+            .context()
+            .bind_to_thread()
+            .map_err(device_err("making the CUDA context current"))
+    }
+
     /// Runs the bound session and copies the outputs back to the host.
     fn run(
         &mut self,
         session: &mut Session,
         outputs: &mut Vec<OutputBuffer>,
     ) -> Result<(), EngineError> {
+        self.bind_context()?;
         let binding = self.binding.as_ref().expect("bound before running");
         trace_step("run_binding");
         session
@@ -312,6 +322,7 @@ impl DeviceIo {
     }
 
     fn upload(&self, bytes: &[u8]) -> Result<(), EngineError> {
+        self.bind_context()?;
         // SAFETY: the input tensor holds exactly the bound shape, which `bytes` matches.
         unsafe {
             cudarc::driver::result::memcpy_htod_async(
@@ -324,6 +335,7 @@ impl DeviceIo {
     }
 
     fn read_input(&self, len: usize) -> Result<Vec<u8>, EngineError> {
+        self.bind_context()?;
         let mut host = vec![0u8; len];
         // SAFETY: `len` is the input tensor's size in bytes.
         unsafe {
