@@ -149,6 +149,9 @@ pub struct EngineOptions {
     pub gpu_preprocess: bool,
     /// TensorRT INT8: a calibration cache in TensorRT's native format (see `calibrate`).
     pub int8_calibration: Option<PathBuf>,
+    /// CUDA: run convolutions in NHWC (channels-last), which suits tensor cores (on an H100
+    /// 25-30 % faster for trt_pose, within noise for MoveNet and PoseNet).
+    pub cuda_prefer_nhwc: bool,
 }
 
 impl Default for EngineOptions {
@@ -164,6 +167,7 @@ impl Default for EngineOptions {
             cuda_graph: None,
             gpu_preprocess: true,
             int8_calibration: None,
+            cuda_prefer_nhwc: true,
         }
     }
 }

@@ -560,7 +560,8 @@ impl OrtEngine {
     fn cuda_provider(options: &EngineOptions, stream: &Arc<CudaStream>, graph: bool) -> ep::CUDA {
         let mut cuda = ep::CUDA::default()
             .with_device_id(options.device_id)
-            .with_cuda_graph(graph);
+            .with_cuda_graph(graph)
+            .with_prefer_nhwc(options.cuda_prefer_nhwc);
         if options.gpu_mem_limit > 0 {
             cuda = cuda.with_memory_limit(options.gpu_mem_limit);
         }

@@ -24,6 +24,8 @@ pub struct E2eSetup {
     pub iterations: usize,
     pub threads: usize,
     pub gpu_mem_limit_mb: usize,
+    /// Also time CUDA with NCHW convolutions (the default is NHWC).
+    pub nchw: bool,
 }
 
 fn test_frame(
@@ -213,6 +215,17 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
             &frame,
             &mut rows,
         );
+    }
+    if setup.nchw {
+        let o = EngineOptions {
+            cuda_prefer_nhwc: false,
+            ..options(BackendRequest::Cuda, None, setup)
+        };
+        for (path, name) in [(model, "CUDA nchw"), (half.as_path(), "CUDA fp16 nchw")] {
+            if path.is_file() {
+                time_one(rt, path, name, Backend::Cuda, &o, setup, &frame, &mut rows);
+            }
+        }
     }
     println!(
         "{:<14} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  prepared",

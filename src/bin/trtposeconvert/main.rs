@@ -172,6 +172,9 @@ struct BenchArgs {
     /// CPU fallback.
     #[arg(long, default_value_t = 0)]
     gpu_mem_limit: usize,
+    /// With --e2e: also time CUDA with NCHW convolutions (the default is NHWC, channels-last).
+    #[arg(long)]
+    nchw: bool,
 }
 
 #[derive(Args)]
@@ -1161,6 +1164,7 @@ fn e2e_setup(a: &BenchArgs) -> Result<e2e::E2eSetup, String> {
         iterations: a.iterations,
         threads: a.threads,
         gpu_mem_limit_mb: a.gpu_mem_limit,
+        nchw: a.nchw,
     })
 }
 
