@@ -4,22 +4,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::output_text as text;
 use gsttrtpose::engine::Engine;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trtposeconvert"));
     c.env("ORT_DYLIB_PATH", common::runtime().library());
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A board made of files: a thermal zone, meminfo, stat and optionally a Jetson device tree.

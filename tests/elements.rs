@@ -4,20 +4,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::Duration;
 
+use common::quote as q;
 use gst::prelude::*;
 use gsttrtpose::meta::{self, PoseRecord};
 use serde_json::Value;
 
 fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        common::runtime();
-        gst::init().unwrap();
-        gsttrtpose::plugin_register_static().unwrap();
-    });
+    // ONNX Runtime from the test venv before the element would pick one.
+    common::runtime();
+    common::init_gst();
 }
 
 struct RunResult {
@@ -96,10 +93,6 @@ fn people(sample: &gst::Sample) -> Vec<PoseRecord> {
         .into_iter()
         .map(|r| r.expect("well-formed pose meta"))
         .collect()
-}
-
-fn q(p: &Path) -> String {
-    format!("\"{}\"", p.display())
 }
 
 /// The tolerances of ../shared/media/README.md: every reference person scoring ≥ 0.35 is
@@ -720,10 +713,7 @@ fn live_pipelines_report_inference_latency() {
         "videotestsrc is-live=true num-buffers=6 ! video/x-raw,width=320,height=240,framerate=10/1 ! trtposeinfer name=infer model={} ! fakesink sync=true",
         q(&common::model("movenet-multipose-256x256.onnx"))
     );
-    let pipeline = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(&desc);
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
     let msg = bus

@@ -1,19 +1,13 @@
 //! jetsonguard in real pipelines with real files in fake sysfs/procfs trees that the tests
 //! rewrite while the stream runs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use common::init_gst as init;
 use gst::prelude::*;
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gsttrtpose::plugin_register_static().unwrap();
-    });
-}
 
 /// A board made of files: two thermal zones, meminfo, stat, PSI and Jetson GPU load.
 struct FakeBoard {
@@ -125,6 +119,14 @@ fn warnings(bus: &gst::Bus) -> Vec<String> {
         .collect()
 }
 
+/// A harness around `e` fed 4×4 RGB at 30 fps, with the element's messages on the bus returned.
+fn harness(e: &gst::Element) -> (gst_check::Harness, gst::Bus) {
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(e, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    (h, bus)
+}
 #[test]
 fn drop_mode_throttles_with_hysteresis() {
     let board = FakeBoard::new();
@@ -136,10 +138,7 @@ fn drop_mode_throttles_with_hysteresis() {
             ("report-interval", "0"),
         ],
     );
-    let bus = gst::Bus::new();
-    e.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, bus) = harness(&e);
     let mut next = 0u64;
     let mut phase = |h: &mut gst_check::Harness, temp: f32| -> Vec<u64> {
         board.set_temp(0, temp);
@@ -198,8 +197,7 @@ fn throttle_factor_follows_the_input_rate_and_asks_upstream_to_slow_down() {
             ("report-interval", "0"),
         ],
     );
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, _bus) = harness(&e);
     let mut passed = 0;
     for i in 0..40 {
         h.push(frame(i)).unwrap();
@@ -225,23 +223,12 @@ fn pipeline_with_appsrc(
     extra: &str,
 ) -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
     init();
-    let p = gst::parse::launch(&format!(
+    let p = common::launch(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=4,height=4,framerate=30/1 ! jetsonguard name=guard {} {extra} ! appsink name=sink sync=false",
         board.props()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let src = common::by_name::<gst_app::AppSrc>(&p, "src");
+    let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
     (p, src, sink)
 }
 
@@ -297,13 +284,10 @@ fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
     let board = FakeBoard::new();
     board.set_temp(0, 99.0);
     init();
-    let p = gst::parse::launch(&format!(
+    let p = common::launch(&format!(
         "videotestsrc ! video/x-raw,width=32,height=24,framerate=30/1 ! jetsonguard {} mode=pause poll-interval=100 ! fakesink",
         board.props()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let _ = p.set_state(gst::State::Playing);
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
@@ -333,10 +317,7 @@ fn stats_messages_carry_the_sensor_numbers() {
         &board,
         &[("poll-interval", "0"), ("report-interval", "0.000001")],
     );
-    let bus = gst::Bus::new();
-    e.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, bus) = harness(&e);
     h.push(frame(0)).unwrap();
     // 1000 more jiffies, 400 of them idle: 60 % load.
     board.write_proc("stat", "cpu  400 0 400 1200 0 0 0 0 0 0\n");
@@ -386,10 +367,7 @@ fn missing_and_garbage_sensors_warn_once_and_never_throttle() {
             ("temp-limit", "10"),
         ],
     );
-    let bus = gst::Bus::new();
-    e.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, bus) = harness(&e);
     for i in 0..20 {
         h.push(frame(i)).unwrap();
         assert!(h.try_pull().is_some(), "frame {i} passes");
@@ -425,10 +403,7 @@ fn memory_pressure_trims_the_heap_and_tells_the_app() {
         "MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
     );
     let e = guard_element(&board, &[("poll-interval", "0"), ("report-interval", "0")]);
-    let bus = gst::Bus::new();
-    e.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, bus) = harness(&e);
     h.push(frame(0)).unwrap();
     h.push(frame(1)).unwrap();
     let pressure = messages(&bus, "memory-pressure");
@@ -442,15 +417,11 @@ fn memory_pressure_trims_the_heap_and_tells_the_app() {
 fn file_sources_report_progress_eta_and_a_summary() {
     let board = FakeBoard::new();
     init();
-    let video =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/media/vtest_walk_10s.webm");
-    assert!(video.exists(), "{} missing", video.display());
-    let p = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! matroskademux ! vp8dec ! jetsonguard {} poll-interval=0 report-interval=0.05 print-stats=true ! fakesink",
-        video.display(),
+    let p = common::launch(&format!(
+        "filesrc location={} ! matroskademux ! vp8dec ! jetsonguard {} poll-interval=0 report-interval=0.05 print-stats=true ! fakesink",
+        common::quote(&common::media("vtest_walk_10s.webm")),
         board.props()
-    ))
-    .unwrap();
+    ));
     p.set_state(gst::State::Playing).unwrap();
     let bus = p.bus().unwrap();
     let mut stats = Vec::new();
@@ -486,10 +457,7 @@ fn a_sensor_that_vanishes_mid_stream_warns_once_and_releases_the_throttle() {
     let board = FakeBoard::new();
     board.set_temp(0, 90.0);
     let e = guard_element(&board, &[("poll-interval", "0"), ("report-interval", "0")]);
-    let bus = gst::Bus::new();
-    e.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
-    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=4,framerate=30/1");
+    let (mut h, bus) = harness(&e);
     h.push(frame(0)).unwrap();
     assert_eq!(e.property::<String>("state"), "throttled");
     std::fs::remove_file(board.temp_path(0)).unwrap();

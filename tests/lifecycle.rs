@@ -5,23 +5,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::Duration;
 
+use common::quote as q;
 use gst::prelude::*;
 use gsttrtpose::meta;
 
 fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        common::runtime();
-        gst::init().unwrap();
-        gsttrtpose::plugin_register_static().unwrap();
-    });
-}
-
-fn q(p: &Path) -> String {
-    format!("\"{}\"", p.display())
+    // ONNX Runtime from the test venv before the element would pick one.
+    common::runtime();
+    common::init_gst();
 }
 
 fn model256() -> PathBuf {
@@ -30,10 +23,7 @@ fn model256() -> PathBuf {
 
 fn launch(desc: &str) -> gst::Pipeline {
     init();
-    gst::parse::launch(desc)
-        .unwrap_or_else(|e| panic!("{desc}: {e}"))
-        .downcast()
-        .unwrap()
+    common::launch(desc)
 }
 
 #[test]
@@ -43,11 +33,7 @@ fn flushing_seeks_during_playback_keep_metadata_coming() {
         q(&common::media("vtest_walk_10s.webm")),
         q(&model256())
     ));
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     for _ in 0..5 {
         sink.pull_sample().unwrap();
@@ -86,16 +72,8 @@ fn eos_right_after_frames_delivers_all_of_them() {
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=10/1 ! trtposeinfer model={} ! appsink name=sink sync=false",
         q(&model256())
     ));
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let src = common::by_name::<gst_app::AppSrc>(&p, "src");
+    let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     for i in 0..3u64 {
         let mut b = gst::Buffer::from_slice(rgb.clone());
@@ -128,7 +106,7 @@ fn four_instances_in_one_process_share_the_runtime() {
                     q(&frame),
                     q(&model)
                 ));
-                let sink = p.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+                let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
                 p.set_state(gst::State::Playing).unwrap();
                 let mut counts = Vec::new();
                 while let Ok(s) = sink.pull_sample() {
@@ -203,16 +181,8 @@ fn caps_change_mid_stream_rescales_coordinates() {
         "appsrc name=src format=time ! trtposeinfer model={} ! appsink name=sink sync=false",
         q(&model256())
     ));
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let src = common::by_name::<gst_app::AppSrc>(&p, "src");
+    let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     src.set_caps(Some(
         &gst::Caps::builder("video/x-raw")
@@ -256,11 +226,7 @@ fn extreme_frame_sizes_pass_through_both_elements() {
             "videotestsrc num-buffers=1 ! video/x-raw,format=I420,width={w},height={h} ! trtposeinfer model={} ! poseoverlay ! appsink name=sink sync=false",
             q(&model256())
         ));
-        let sink = p
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
+        let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
         p.set_state(gst::State::Playing).unwrap();
         let s = sink
             .pull_sample()
@@ -280,16 +246,8 @@ fn untimestamped_buffers_get_metadata_and_null_json_pts() {
         q(&model256()),
         q(&json)
     ));
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let src = common::by_name::<gst_app::AppSrc>(&p, "src");
+    let sink = common::by_name::<gst_app::AppSink>(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     src.push_buffer(gst::Buffer::from_slice(rgb)).unwrap();
     let s = sink.pull_sample().unwrap();

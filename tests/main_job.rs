@@ -49,11 +49,7 @@ fn trtpose_run_writes_an_annotated_video_and_json_lines() {
         .env("ORT_DYLIB_PATH", common::runtime().library())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::output_text(&o);
     assert!(o.status.success(), "{text}");
     assert!(
         text.contains("done: 100 frames") && text.contains("backend cpu"),
@@ -125,11 +121,7 @@ fn file_to_file_example_pipeline_runs() {
         .env("ORT_DYLIB_PATH", common::runtime().library())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::output_text(&o);
     assert!(o.status.success(), "{text}");
     assert_eq!(frames_in(&out), 100, "{text}");
     assert_eq!(

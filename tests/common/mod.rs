@@ -150,3 +150,43 @@ pub fn generate_model(args: &[&str], out: &Path) {
         .unwrap();
     assert!(status.success(), "model generator failed for {args:?}");
 }
+
+/// GStreamer initialised and this crate's elements registered, once per process.
+pub fn init_gst() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gsttrtpose::plugin_register_static().unwrap();
+    });
+}
+
+/// A path quoted for a gst-launch description.
+pub fn quote(p: &Path) -> String {
+    format!("\"{}\"", p.display())
+}
+
+/// A pipeline from a gst-launch description (GStreamer initialised first).
+pub fn launch(desc: &str) -> gst::Pipeline {
+    init_gst();
+    gst::parse::launch(desc)
+        .unwrap_or_else(|e| panic!("{desc}: {e}"))
+        .downcast()
+        .unwrap()
+}
+
+/// The element `name` of `p` as the type it must be (an appsrc, an appsink…).
+pub fn by_name<T: IsA<gst::Element>>(p: &gst::Pipeline, name: &str) -> T {
+    p.by_name(name)
+        .unwrap_or_else(|| panic!("no element '{name}'"))
+        .downcast::<T>()
+        .unwrap_or_else(|_| panic!("element '{name}' has another type"))
+}
+
+/// A finished command's stdout and stderr, for assertions and their messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
