@@ -5,7 +5,6 @@
 //! and ../shared/media/expected for the decoder inputs.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Style, draw_people};
@@ -16,32 +15,10 @@ use gsttrtpose::pose::{Geometry, Keypoint, Person, ResizeMode, Topology};
 use gsttrtpose::preprocess::{
     InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
 };
-use serde_json::Value;
 
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("TRTPOSE_PARSE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest().join("../shared/testdata/trt_pose_parse"))
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{floats, read_f32, read_json as json, vectors_dir};
 
 fn bench_parse(c: &mut Criterion) {
     let dir = vectors_dir();
@@ -77,21 +54,8 @@ fn bench_parse(c: &mut Criterion) {
     group.finish();
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    fn walk(v: &Value, out: &mut Vec<f32>) {
-        match v {
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            Value::Number(n) => out.push(n.as_f64().unwrap() as f32),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(v, &mut out);
-    out
-}
-
 fn bench_decoders(c: &mut Criterion) {
-    let doc = json(&manifest().join("../shared/media/expected/vtest_walk_10s.json"));
+    let doc = common::expected("vtest_walk_10s.json");
     let run = doc["frames"][5]["runs"]
         .as_array()
         .unwrap()

@@ -2,14 +2,9 @@
 //! usage: state_cycles "LAUNCH LINE" [cycles]
 use gst::prelude::*;
 
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::rss_kb;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -35,18 +35,7 @@ fn run_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
         .unwrap()
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    fn walk(v: &Value, out: &mut Vec<f32>) {
-        match v {
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            Value::Number(n) => out.push(n.as_f64().unwrap() as f32),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(v, &mut out);
-    out
-}
+use common::floats;
 
 /// Every reference person (in order) must match ours: score within `score_tol`, every keypoint
 /// within `px_tol` pixels and its score within `score_tol`.

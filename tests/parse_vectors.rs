@@ -3,28 +3,15 @@
 //! Reads the folder named by `TRTPOSE_PARSE_VECTORS` (default `../shared/testdata/trt_pose_parse`)
 //! and runs every vector in its `index.json`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use gsttrtpose::pose::Topology;
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use serde_json::Value;
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("TRTPOSE_PARSE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/trt_pose_parse")
-        })
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(bytes.len() % 4, 0, "{}", path.display());
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
+use common::{read_f32, vectors_dir};
 
 fn as_usize(v: &Value) -> usize {
     v.as_u64().expect("integer") as usize

@@ -5,14 +5,7 @@ mod common;
 
 use gst::prelude::*;
 
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap()
-}
+use common::rss_kb;
 
 #[test]
 fn hundred_state_cycles_with_every_element_keep_memory_flat() {

@@ -49,9 +49,7 @@ pub fn media(name: &str) -> PathBuf {
 }
 
 pub fn expected(name: &str) -> serde_json::Value {
-    let p = shared_dir().join("media/expected").join(name);
-    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
+    read_json(&shared_dir().join("media/expected").join(name))
 }
 
 /// ONNX Runtime: `ORT_DYLIB_PATH`, the build default, or the setup's `.venv`.
@@ -189,4 +187,52 @@ pub fn output_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// trt_pose parse vectors: `TRTPOSE_PARSE_VECTORS`, else the shared folder's.
+pub fn vectors_dir() -> PathBuf {
+    std::env::var_os("TRTPOSE_PARSE_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared_dir().join("testdata/trt_pose_parse"))
+}
+
+/// A file of little-endian float32 values.
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(bytes.len() % 4, 0, "{}", path.display());
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// Every number in a JSON value, depth first (nested arrays flattened).
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<f32>) {
+        match v {
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Number(n) => out.push(n.as_f64().unwrap() as f32),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
+/// This process's resident memory in kB.
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap()
 }
