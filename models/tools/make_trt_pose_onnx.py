@@ -37,6 +37,22 @@ class Graph:
         self.rng = np.random.default_rng(seed)
         self.nodes, self.inits, self.count = [], [], 0
 
+    def model(self, name, image, in_shape, outputs):
+        """The checked model: one float input, and `outputs` as (name, source, shape), each
+        named by an Identity."""
+        for out, src, _ in outputs:
+            self.nodes.append(helper.make_node("Identity", [src], [out]))
+        graph = helper.make_graph(
+            self.nodes, name,
+            [helper.make_tensor_value_info(image, TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, _, s in outputs],
+            self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="gst-trtpose make_trt_pose_onnx.py")
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
+
     def name(self, prefix):
         self.count += 1
         return f"{prefix}_{self.count}"
@@ -113,18 +129,7 @@ def finish(g, image, cmap, paf, layout, size, parts, links):
         outputs = [("part_affinity_fields", t(paf), [1, h // 4, w // 4, 2 * links]),
                    ("heatmap", t(cmap), [1, h // 4, w // 4, parts]),
                    ("maxpool_heatmap", t(pool), [1, h // 4, w // 4, parts])]
-    for name, src, _ in outputs:
-        g.nodes.append(helper.make_node("Identity", [src], [name]))
-    graph = helper.make_graph(
-        g.nodes, "trt_pose",
-        [helper.make_tensor_value_info(image, TensorProto.FLOAT, [1, 3, h, w])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, _, s in outputs],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="gst-trtpose make_trt_pose_onnx.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return g.model("trt_pose", image, [1, 3, h, w], outputs)
 
 
 def build_resnet18(seed, size, layout, cmap_gain, paf_gain, parts=18, links=21):
@@ -187,18 +192,7 @@ def constant(args):
     else:
         outputs = [("part_affinity_fields", nodes_paf, [1, h, w, 2 * k]),
                    ("heatmap", nodes_cmap, [1, h, w, c])]
-    for name, src, _ in outputs:
-        g.nodes.append(helper.make_node("Identity", [src], [name]))
-    graph = helper.make_graph(
-        g.nodes, "trt_pose_constant",
-        [helper.make_tensor_value_info(image, TensorProto.FLOAT, [1, 3, 4 * h, 4 * w])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, _, s in outputs],
-        g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="gst-trtpose make_trt_pose_onnx.py")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return g.model("trt_pose_constant", image, [1, 3, 4 * h, 4 * w], outputs)
 
 
 def broken(args):
@@ -219,14 +213,8 @@ def broken(args):
             # 0/0 = NaN in cmap, x/0 = Inf in paf.
             num = zero if name == "cmap" else value
             value = g.op("Div", [num, g.const(np.zeros(shape, np.float32))])
-        g.nodes.append(helper.make_node("Identity", [value], [name]))
-        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
-    graph = helper.make_graph(g.nodes, "broken", [helper.make_tensor_value_info(image, TensorProto.FLOAT, in_shape)],
-                              outs, g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+        outs.append((name, value, shape))
+    return g.model("broken", image, in_shape, outs)
 
 
 def main():
