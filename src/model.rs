@@ -289,6 +289,37 @@ impl ModelPlan {
         })
     }
 
+    /// Network input size for a frame: the model's own, or derived from `input_size` (the
+    /// long side for MoveNet multipose, the square side otherwise; at least 32).
+    pub fn input_size_for(&self, frame_w: u32, frame_h: u32, input_size: u32) -> (u32, u32) {
+        let input_size = input_size.max(32);
+        match self.fixed_size {
+            Some(size) => size,
+            None if self.family == Family::MoveNetMulti => {
+                dynamic_input_size(frame_w, frame_h, input_size)
+            }
+            None => (input_size, input_size),
+        }
+    }
+
+    /// Where a frame goes in the network input, with `resize` or the family's default.
+    pub fn geometry_for(
+        &self,
+        frame_w: u32,
+        frame_h: u32,
+        input_size: u32,
+        resize: Option<ResizeMode>,
+    ) -> Geometry {
+        let (iw, ih) = self.input_size_for(frame_w, frame_h, input_size);
+        Geometry::new(
+            frame_w,
+            frame_h,
+            iw,
+            ih,
+            resize.unwrap_or(self.default_resize),
+        )
+    }
+
     fn detect(input: &TensorSpec, outputs: &[TensorSpec]) -> Result<Family, String> {
         let last = |o: &TensorSpec| o.shape.last().copied().unwrap_or(0);
         if let [o] = outputs {
@@ -389,6 +420,22 @@ impl PoseDecoder {
         people: &mut Vec<Person>,
     ) -> Result<(), String> {
         self.decode_item(outputs, 0, input_w, input_h, people)
+    }
+
+    /// Decodes image `item` of a run into people in frame pixels, for a frame placed in the
+    /// network input as `geometry` says.
+    pub fn decode_for_frame(
+        &mut self,
+        outputs: &[OutputBuffer],
+        item: usize,
+        geometry: &Geometry,
+        people: &mut Vec<Person>,
+    ) -> Result<(), String> {
+        self.decode_item(outputs, item, geometry.input_w, geometry.input_h, people)?;
+        for p in people.iter_mut() {
+            p.map_to_frame(geometry);
+        }
+        Ok(())
     }
 
     /// Decodes image `item` of a batched run.
@@ -638,18 +685,13 @@ impl PoseEstimator {
 
     /// Network input size for a frame: the model's own, or derived from `input-size`.
     pub fn input_size_for(&self, frame_w: u32, frame_h: u32) -> (u32, u32) {
-        match self.plan().fixed_size {
-            Some(size) => size,
-            None if self.plan().family == Family::MoveNetMulti => {
-                dynamic_input_size(frame_w, frame_h, self.input_size)
-            }
-            None => (self.input_size, self.input_size),
-        }
+        self.plan()
+            .input_size_for(frame_w, frame_h, self.input_size)
     }
 
     pub fn geometry_for(&self, frame_w: u32, frame_h: u32) -> Geometry {
-        let (iw, ih) = self.input_size_for(frame_w, frame_h);
-        Geometry::new(frame_w, frame_h, iw, ih, self.resize)
+        self.plan()
+            .geometry_for(frame_w, frame_h, self.input_size, Some(self.resize))
     }
 
     /// Runs the whole chain on one frame; people come out in frame pixels, best first.
@@ -682,13 +724,7 @@ impl PoseEstimator {
             .collect();
         self.run_with_failover(&jobs)?;
         for (i, (job, out)) in jobs.iter().zip(people.iter_mut()).enumerate() {
-            let g = &job.geometry;
-            self.decoder
-                .decode_item(&self.outputs, i, g.input_w, g.input_h, out)
-                .map_err(EngineError::Inference)?;
-            for p in out.iter_mut() {
-                p.map_to_frame(g);
-            }
+            self.decode_item(i, &job.geometry, out)?;
         }
         Ok(())
     }
@@ -750,13 +786,19 @@ impl PoseEstimator {
         geometry: &Geometry,
         people: &mut Vec<Person>,
     ) -> Result<(), EngineError> {
+        self.decode_item(0, geometry, people)
+    }
+
+    /// Decodes image `item` of the last run into people in frame pixels.
+    fn decode_item(
+        &mut self,
+        item: usize,
+        geometry: &Geometry,
+        people: &mut Vec<Person>,
+    ) -> Result<(), EngineError> {
         self.decoder
-            .decode(&self.outputs, geometry.input_w, geometry.input_h, people)
-            .map_err(EngineError::Inference)?;
-        for p in people.iter_mut() {
-            p.map_to_frame(geometry);
-        }
-        Ok(())
+            .decode_for_frame(&self.outputs, item, geometry, people)
+            .map_err(EngineError::Inference)
     }
 
     /// The first output of the last run holding NaN or infinite values: its name and how many.

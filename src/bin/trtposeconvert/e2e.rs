@@ -9,7 +9,7 @@ use gsttrtpose::engine::InputData;
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
 };
-use gsttrtpose::model::{EstimatorConfig, PoseEstimator};
+use gsttrtpose::model::{EstimatorConfig, PoseDecoder, PoseEstimator};
 use gsttrtpose::pose::Person;
 use gsttrtpose::preprocess::Preprocessor;
 
@@ -299,6 +299,7 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
         OrtEngine::load_on(rt, model, &cpu_opts, Backend::Cpu).map_err(|e| e.to_string())?;
     let mut cpu = PoseEstimator::new(Box::new(cpu_engine), &EstimatorConfig::default())?;
     let plan = cpu.plan().clone();
+    let mut gpu_decoder = PoseDecoder::new(plan.clone(), Default::default())?;
     let mut pre = Preprocessor::new();
     let mut all_ok = true;
     let sources: Vec<Option<&PathBuf>> = if photos.is_empty() {
@@ -316,12 +317,11 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
             let source = frame.source();
             let geometry = cpu.geometry_for(frame.width as u32, frame.height as u32);
             // Inputs: CPU pre-processing vs the kernel's.
-            let (input, shape) = pre.run(&source, &geometry, &plan.input);
+            let (input, _) = pre.run(&source, &geometry, &plan.input);
             let host: Vec<f32> = match input {
                 InputData::F32(d) => d.to_vec(),
                 InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
             };
-            let shape = shape.to_vec();
             let mut gpu_out = Vec::new();
             let job = [FrameJob {
                 frame: &source,
@@ -343,19 +343,19 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
             let mut cpu_people = Vec::new();
             cpu.process(&source, &mut cpu_people)
                 .map_err(|e| e.to_string())?;
-            let _ = shape;
-            let mut gpu_est = GpuOutputs::decode(&plan, &gpu_out, &geometry)?;
+            let mut gpu_people = Vec::new();
+            gpu_decoder.decode_for_frame(&gpu_out, 0, &geometry, &mut gpu_people)?;
             let output_diff = cpu
                 .last_outputs()
                 .iter()
                 .zip(&gpu_out)
                 .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
                 .fold(0f32, f32::max);
-            let same_count = cpu_people.len() == gpu_est.len();
+            let same_count = cpu_people.len() == gpu_people.len();
             let (mut kp, mut score) = (0f32, 0f32);
             let mut weak = 0usize;
             let mut keypoints_match = same_count;
-            for (a, b) in cpu_people.iter().zip(gpu_est.iter_mut()) {
+            for (a, b) in cpu_people.iter().zip(gpu_people.iter_mut()) {
                 score = score.max((a.score - b.score).abs());
                 for (x, y) in a.keypoints.iter().zip(&b.keypoints) {
                     match (x, y) {
@@ -385,7 +385,7 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
                 input_diff,
                 output_diff,
                 cpu_people.len(),
-                gpu_est.len(),
+                gpu_people.len(),
                 kp,
                 score,
                 weak,
@@ -398,23 +398,4 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
         if all_ok { "matches" } else { "does NOT match" }
     );
     Ok(all_ok)
-}
-
-/// Decodes GPU outputs with a fresh decoder of the same plan.
-struct GpuOutputs;
-
-impl GpuOutputs {
-    fn decode(
-        plan: &gsttrtpose::model::ModelPlan,
-        outputs: &[gsttrtpose::engine::OutputBuffer],
-        geometry: &gsttrtpose::pose::Geometry,
-    ) -> Result<Vec<Person>, String> {
-        let mut decoder = gsttrtpose::model::PoseDecoder::new(plan.clone(), Default::default())?;
-        let mut people = Vec::new();
-        decoder.decode(outputs, geometry.input_w, geometry.input_h, &mut people)?;
-        for p in &mut people {
-            p.map_to_frame(geometry);
-        }
-        Ok(people)
-    }
 }

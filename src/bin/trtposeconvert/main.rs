@@ -452,6 +452,7 @@ fn now_unix() -> u64 {
 fn calibrate_folder(
     rt: &'static OrtRuntime,
     model: &Path,
+    plan: &ModelPlan,
     dir: &Path,
     out_dir: &Path,
     b: &Build,
@@ -462,14 +463,6 @@ fn calibrate_folder(
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    let engine =
-        OrtEngine::load_on(rt, model, &cpu_options(0), Backend::Cpu).map_err(|e| e.to_string())?;
-    let config = gsttrtpose::model::EstimatorConfig {
-        input_size: b.input_size.unwrap_or(256),
-        ..Default::default()
-    };
-    let estimator = gsttrtpose::model::PoseEstimator::new(Box::new(engine), &config)?;
-    let plan = estimator.plan().clone();
     let mut calibrator =
         gsttrtpose::calibrate::Calibrator::new(rt, model).map_err(|e| e.to_string())?;
     let mut pre = gsttrtpose::preprocess::Preprocessor::new();
@@ -489,7 +482,8 @@ fn calibrate_folder(
             h,
             vec![(&rgb[..], w * 3)],
         )?;
-        let geometry = estimator.geometry_for(w as u32, h as u32);
+        // Prepared as trtposeinfer prepares frames (the family's default resize).
+        let geometry = plan.geometry_for(w as u32, h as u32, b.input_size.unwrap_or(256), None);
         let (input, shape) = pre.run(&frame, &geometry, &plan.input);
         let shape = shape.to_vec();
         calibrator.add(input, &shape).map_err(|e| e.to_string())?;
@@ -532,7 +526,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create output folder {}: {e}", out_dir.display()))?;
     let calibration_cache = match &b.calibration {
-        Some(dir) => Some(calibrate_folder(rt, model, dir, &out_dir, b)?),
+        Some(dir) => Some(calibrate_folder(rt, model, &plan, dir, &out_dir, b)?),
         None => None,
     };
     if b.batch != (1, 1, 1) || b.input_size.is_some() {
@@ -907,6 +901,8 @@ fn run_validate(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
             1
         }] as u32,
     );
+    let mut d1 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
+    let mut d2 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
     for seed in 0..a.samples {
         let (f, i) = sample_input(&plan, &shape, seed);
         let input = if plan.input.elem == InputElem::I32 {
@@ -942,8 +938,6 @@ fn run_validate(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
                 count += 1;
             }
         }
-        let mut d1 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
-        let mut d2 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
         let (mut p1, mut p2) = (Vec::new(), Vec::new());
         d1.decode(&ro, w, h, &mut p1)?;
         d2.decode(&ao, w, h, &mut p2)?;
