@@ -569,39 +569,6 @@ impl OrtEngine {
         unsafe { cuda.with_compute_stream(stream.cu_stream() as *mut ()) }
     }
 
-    /// Times `iterations` runs on the inputs already on the device (after a `run` or
-    /// `run_frames` bound them): network time alone, no copies. `None` off the GPU.
-    pub fn time_device_runs(&mut self, iterations: usize) -> Result<Option<f64>, EngineError> {
-        let Some(dev) = self.device.as_mut() else {
-            return Ok(None);
-        };
-        let Some(binding) = dev.binding.as_ref() else {
-            return Ok(None);
-        };
-        let run = |session: &mut Session| {
-            session
-                .run_binding(binding)
-                .map(|_| ())
-                .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))
-        };
-        for _ in 0..3 {
-            run(&mut self.session)?;
-        }
-        dev.stream
-            .synchronize()
-            .map_err(device_err("waiting for the GPU"))?;
-        let start = std::time::Instant::now();
-        for _ in 0..iterations {
-            run(&mut self.session)?;
-        }
-        dev.stream
-            .synchronize()
-            .map_err(device_err("waiting for the GPU"))?;
-        Ok(Some(
-            start.elapsed().as_secs_f64() * 1e3 / iterations.max(1) as f64,
-        ))
-    }
-
     /// The network input last prepared on the device, as floats (checks of the GPU
     /// pre-processing against the CPU's).
     pub fn device_input(&self) -> Result<Option<Vec<f32>>, EngineError> {
@@ -756,8 +723,37 @@ impl Engine for OrtEngine {
         Ok(true)
     }
 
+    /// Times `iterations` runs on the inputs already on the device (after a `run` or
+    /// `run_frames` bound them): network time alone, no copies. `None` off the GPU.
     fn time_device_runs(&mut self, iterations: usize) -> Result<Option<f64>, EngineError> {
-        OrtEngine::time_device_runs(self, iterations)
+        let Some(dev) = self.device.as_mut() else {
+            return Ok(None);
+        };
+        let Some(binding) = dev.binding.as_ref() else {
+            return Ok(None);
+        };
+        let run = |session: &mut Session| {
+            session
+                .run_binding(binding)
+                .map(|_| ())
+                .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))
+        };
+        for _ in 0..3 {
+            run(&mut self.session)?;
+        }
+        dev.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        let start = std::time::Instant::now();
+        for _ in 0..iterations {
+            run(&mut self.session)?;
+        }
+        dev.stream
+            .synchronize()
+            .map_err(device_err("waiting for the GPU"))?;
+        Ok(Some(
+            start.elapsed().as_secs_f64() * 1e3 / iterations.max(1) as f64,
+        ))
     }
 
     fn preprocessing(&self) -> String {
