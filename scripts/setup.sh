@@ -19,7 +19,7 @@ for arg in "$@"; do
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
-TOTAL=$((3 + 2 * WITH_MODELS))
+TOTAL=$((4 + 2 * WITH_MODELS))
 N=0
 step() { N=$((N + 1)); printf '\n==> [%d/%d] %s\n' "$N" "$TOTAL" "$*"; }
 
