@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One-command set-up for gst-trtpose on Debian/Ubuntu:
 #   1. system packages (GStreamer dev files and plugins for decoding/encoding, PyGObject)
-#   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv), plus NVIDIA's
-#      runtime compiler (NVRTC, CPU-only) so tests compile the GPU kernel without a GPU
-#   3. release build of the plugin and tools, with the ONNX Runtime path baked in
-#   4. the default model (MoveNet multipose, converted to ONNX) into data/models
-#   5. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
+#   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv)
+#   3. NVIDIA's runtime compiler (NVRTC, CPU-only) there, so tests compile the GPU kernel
+#   4. release build of the plugin and tools, with the ONNX Runtime path baked in
+#   5. the default model (MoveNet multipose, converted to ONNX) into data/models
+#   6. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
 # It is idempotent: finished steps are skipped. Options:
-#   --no-models   skip steps 4 and 5 (CI uses this; tests can read ../shared)
+#   --no-models   skip steps 5 and 6 (CI uses this; tests can read ../shared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,7 @@ WITH_MODELS=1
 for arg in "$@"; do
   case "$arg" in
     --no-models) WITH_MODELS=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
