@@ -7,14 +7,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Style, draw_people};
+use gsttrtpose::draw::{FrameMut, PlaneMut, Style, draw_people};
+use gsttrtpose::frame::{PixelFormat, SourceFrame};
 use gsttrtpose::pose::movenet::decode_multipose;
 use gsttrtpose::pose::posenet::{PoseNetDecoder, PoseNetOutputs, PoseNetParams};
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use gsttrtpose::pose::{Geometry, Keypoint, Person, ResizeMode, Topology};
-use gsttrtpose::preprocess::{
-    InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
-};
+use gsttrtpose::preprocess::{InputElem, InputFormat, Normalize, Preprocessor, TensorLayout};
 
 #[path = "../tests/common/mod.rs"]
 mod common;

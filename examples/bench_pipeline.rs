@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use gst::prelude::*;
 use gsttrtpose::engine::{EngineOptions, OrtEngine, OrtRuntime};
+use gsttrtpose::frame::SourceFrame;
 use gsttrtpose::model::{EstimatorConfig, PoseEstimator};
-use gsttrtpose::preprocess::{InputElem, SourceFrame};
+use gsttrtpose::preprocess::InputElem;
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -67,7 +68,7 @@ fn main() {
     let mut est = PoseEstimator::new(Box::new(engine), &config).unwrap();
     let geometry = est.geometry_for(fw, fh);
     let frame = SourceFrame::new(
-        gsttrtpose::draw::PixelFormat::Rgb,
+        gsttrtpose::frame::PixelFormat::Rgb,
         fw as usize,
         fh as usize,
         vec![(&frame_rgb, stride)],

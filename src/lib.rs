@@ -4,27 +4,31 @@
 //!   `GstVideoRegionOfInterestMeta` (see [`meta`]).
 //! - `poseoverlay` draws them.
 //!
-//! The GStreamer-free logic lives in [`pose`], [`draw`], [`preprocess`], [`model`] and
-//! [`engine`]; the elements are thin wrappers.
+//! The GStreamer-free logic lives in the `trtpose-core` crate (re-exported here as [`pose`],
+//! [`draw`], [`preprocess`], [`model`], [`engine`]…); the elements are thin wrappers.
 
-pub mod calibrate;
-pub mod convert;
-pub mod draw;
-pub mod engine;
-pub mod guard;
-pub mod half;
+pub use trtpose_core::{
+    calibrate, convert, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
+    preprocess, tensor, trace,
+};
+
 pub mod meta;
-pub mod model;
-pub mod onnx_proto;
-pub mod pose;
-pub mod preprocess;
 pub mod video;
 
 mod jetsonguard;
 mod poseoverlay;
 mod trtposeinfer;
 
+static GPU_CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "trtpose-gpu",
+        gst::DebugColorFlags::empty(),
+        Some("Steps of the GPU path (uploads, kernel, bindings, runs)"),
+    )
+});
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    trace::set_sink(|step| gst::trace!(GPU_CAT, "{step}"));
     trtposeinfer::register(plugin)?;
     poseoverlay::register(plugin)?;
     jetsonguard::register(plugin)?;

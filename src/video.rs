@@ -2,7 +2,7 @@
 
 use gst_video::prelude::*;
 
-use crate::draw::{PixelFormat, YuvMatrix};
+use crate::frame::{ChromaSiting, ColorRange, Colorimetry, PixelFormat, YuvMatrix};
 
 /// Raw formats every element of this plugin accepts.
 pub const FORMATS: [gst_video::VideoFormat; 18] = [
@@ -71,10 +71,39 @@ pub fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
     })
 }
 
-pub fn matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
-    match info.colorimetry().matrix() {
-        gst_video::VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
-        _ => YuvMatrix::Bt601,
+/// The frame's colorimetry from its caps. `VideoInfo` already fills in GStreamer's defaults
+/// for caps that name none (BT.601 up to 576 lines, BT.709 above); what is still unknown
+/// falls back to the same defaults, as `videoconvert` does.
+pub fn colorimetry(info: &gst_video::VideoInfo) -> Colorimetry {
+    use gst_video::{VideoChromaSite as Site, VideoColorMatrix as M, VideoColorRange as R};
+    let fallback = Colorimetry::default_for_height(info.height() as usize);
+    let c = info.colorimetry();
+    let matrix = match c.matrix() {
+        M::Bt601 => YuvMatrix::Bt601,
+        M::Bt709 => YuvMatrix::Bt709,
+        M::Bt2020 => YuvMatrix::Bt2020,
+        M::Smpte240m => YuvMatrix::Smpte240m,
+        M::Fcc => YuvMatrix::Fcc,
+        _ => fallback.matrix,
+    };
+    let range = match c.range() {
+        R::Range0_255 => ColorRange::Full,
+        R::Range16_235 => ColorRange::Limited,
+        _ => fallback.range,
+    };
+    let site = info.chroma_site();
+    let siting = if site.is_empty() {
+        fallback.siting
+    } else {
+        ChromaSiting {
+            h_cosited: site.contains(Site::H_COSITED),
+            v_cosited: site.contains(Site::V_COSITED),
+        }
+    };
+    Colorimetry {
+        matrix,
+        range,
+        siting,
     }
 }
 

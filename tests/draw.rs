@@ -2,7 +2,8 @@
 //! Each drawn shape is checked against a brute-force distance mask, pixel by pixel, and every
 //! other byte (padding included) must keep its sentinel value.
 
-use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Rgb, Style, YuvMatrix, draw_people};
+use gsttrtpose::draw::{FrameMut, PlaneMut, Rgb, Style, draw_people};
+use gsttrtpose::frame::{Colorimetry, PixelFormat};
 use gsttrtpose::pose::{BBox, Keypoint, Person, Topology};
 
 const SENTINEL: u8 = 0x5a;
@@ -94,7 +95,7 @@ fn check_capsule(format: PixelFormat, w: usize, h: usize, seg: (f32, f32, f32, f
     buf.frame()
         .fill_capsule(seg.0, seg.1, seg.2, seg.3, r, color);
     let luma_mask = mask(w, h, seg, r);
-    let (yv, uv, vv) = color.to_yuv(YuvMatrix::Bt601);
+    let (yv, uv, vv) = color.to_yuv(&Colorimetry::default_for_height(h));
     let (stride0, data0) = (buf.planes[0].1, &buf.planes[0].0);
     let label = format!("{format:?} {w}x{h} seg {seg:?} r {r}");
     if let Some(l) = format.packed_422() {
@@ -262,7 +263,7 @@ fn short_planes_are_rejected() {
         }],
     )
     .unwrap_err();
-    assert!(err.contains("needs 24"), "{err}");
+    assert!(err.to_string().contains("needs 24"), "{err}");
     let mut data = vec![0u8; 100];
     let err = FrameMut::new(
         PixelFormat::Rgb,
@@ -274,7 +275,7 @@ fn short_planes_are_rejected() {
         }],
     )
     .unwrap_err();
-    assert!(err.contains("stride"), "{err}");
+    assert!(err.to_string().contains("stride"), "{err}");
 }
 
 fn person_at(x: f32, y: f32, topo: &Topology) -> Person {

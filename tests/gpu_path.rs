@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gsttrtpose::draw::PixelFormat;
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineError, EngineOptions, InputData, OrtEngine,
     OutputBuffer, TensorSpec,
 };
+use gsttrtpose::frame::PixelFormat;
+use gsttrtpose::frame::SourceFrame;
 use gsttrtpose::model::{EstimatorConfig, PoseEstimator};
 use gsttrtpose::pose::Person;
-use gsttrtpose::preprocess::SourceFrame;
 
 #[test]
 fn preprocess_kernel_compiles_with_nvrtc_without_fma() {

@@ -1,13 +1,12 @@
 //! Property tests: random maps (NaN, ±Inf, negative values), random parameters, random frame
 //! sizes and formats. Nothing may panic, and every coordinate that comes out is finite.
 
-use gsttrtpose::draw::{FrameMut, PixelFormat, PlaneMut, Style, draw_people};
+use gsttrtpose::draw::{FrameMut, PlaneMut, Style, draw_people};
+use gsttrtpose::frame::{PixelFormat, SourceFrame};
 use gsttrtpose::pose::movenet::decode_multipose;
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use gsttrtpose::pose::{Geometry, Keypoint, Person, ResizeMode, Topology};
-use gsttrtpose::preprocess::{
-    InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
-};
+use gsttrtpose::preprocess::{InputElem, InputFormat, Normalize, Preprocessor, TensorLayout};
 use proptest::prelude::*;
 
 /// Map values: mostly small, sometimes peaks, negatives and non-finite values.

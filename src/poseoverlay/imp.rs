@@ -290,7 +290,7 @@ impl BaseTransformImpl for PoseOverlay {
             info.height() as usize,
             planes,
         ) {
-            Ok(f) => f.with_matrix(video::matrix(&info)),
+            Ok(f) => f.with_colorimetry(video::colorimetry(&info)),
             Err(e) => {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
                 return Err(gst::FlowError::Error);

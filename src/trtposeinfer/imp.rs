@@ -11,11 +11,11 @@ use gst_video::subclass::prelude::*;
 
 use super::{Backend, ModelFamily, Precision, ResizeMode};
 use crate::engine::{Backend as Backend_, BackendRequest, EngineOptions, OrtEngine, OrtRuntime};
+use crate::frame::SourceFrame;
 use crate::meta;
 use crate::model::{DecodeSettings, EstimatorConfig, FamilyRequest, PoseEstimator};
 use crate::pose::trt_parse::ParseParams;
 use crate::pose::{Person, Topology};
-use crate::preprocess::SourceFrame;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -461,11 +461,17 @@ fn tensorrt_blocker(
 
 impl TrtPoseInfer {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let Some(model) = s.model.clone() else {
-            return Err(gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ("No model set: set the 'model' property to a pose network (.onnx)")
-            ));
+        let model = match s.model.clone() {
+            Some(m) => m,
+            None => crate::locate::default_model().map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::NotFound,
+                    (
+                        "No model set and the default model was not found: set the 'model' property to a pose network (.onnx)"
+                    ),
+                    ["{}", e]
+                )
+            })?,
         };
         let topology = match &s.topology {
             Some(p) => Some(
@@ -677,7 +683,7 @@ impl TrtPoseInfer {
             gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
             gst::FlowError::Error
         })?;
-        source.matrix = video::matrix(&info);
+        source.colorimetry = video::colorimetry(&info);
         let start = Instant::now();
         let result = state.estimator.process(&source, &mut state.people);
         if let Some(f) = state.estimator.take_failover() {

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gsttrtpose::draw::PixelFormat;
 use gsttrtpose::engine::InputData;
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
 };
+use gsttrtpose::frame::PixelFormat;
 use gsttrtpose::model::{EstimatorConfig, PoseDecoder, PoseEstimator};
 use gsttrtpose::pose::Person;
 use gsttrtpose::preprocess::Preprocessor;

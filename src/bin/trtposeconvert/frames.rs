@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use gsttrtpose::draw::PixelFormat;
-use gsttrtpose::preprocess::SourceFrame;
+use gsttrtpose::frame::PixelFormat;
+use gsttrtpose::frame::SourceFrame;
 
 /// A frame in one raw format, planes with padded strides as decoders produce them.
 pub struct TestFrame {

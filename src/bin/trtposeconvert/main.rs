@@ -476,12 +476,13 @@ fn calibrate_folder(
                 continue;
             }
         };
-        let frame = gsttrtpose::preprocess::SourceFrame::new(
-            gsttrtpose::draw::PixelFormat::Rgb,
+        let frame = gsttrtpose::frame::SourceFrame::new(
+            gsttrtpose::frame::PixelFormat::Rgb,
             w,
             h,
             vec![(&rgb[..], w * 3)],
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         // Prepared as trtposeinfer prepares frames (the family's default resize).
         let geometry = plan.geometry_for(w as u32, h as u32, b.input_size.unwrap_or(256), None);
         let (input, shape) = pre.run(&frame, &geometry, &plan.input);

@@ -19,15 +19,10 @@ use super::{
     Backend, ElementType, Engine, EngineError, EngineOptions, FrameJob, InputData, OutputBuffer,
     TensorSpec, check_model_file,
 };
-use crate::preprocess::{InputElem, InputFormat, TensorLayout};
+use crate::tensor::{InputElem, InputFormat, TensorLayout};
 
-/// Library path baked in by the project's setup script (`TRTPOSE_DEFAULT_ORT_DYLIB` at build
-/// time), used when neither a property nor `ORT_DYLIB_PATH` names one.
-const BUILD_DEFAULT: Option<&str> = option_env!("TRTPOSE_DEFAULT_ORT_DYLIB");
-
-const INSTALL_HINT: &str = "install ONNX Runtime 1.20 or newer (for example `pip install onnxruntime==1.31.1`, \
-    or run the README's setup script) and point ORT_DYLIB_PATH or the element's 'ort-library' property \
-    at its libonnxruntime.so (an absolute path)";
+const INSTALL_HINT: &str = "install ONNX Runtime 1.31 (scripts/setup.sh does, or `pip install onnxruntime==1.31.1`) \
+    and point ORT_DYLIB_PATH or the element's 'ort-library' property at its libonnxruntime.so (an absolute path)";
 
 /// The process-wide ONNX Runtime environment (`ort` allows one per process).
 pub struct OrtRuntime {
@@ -39,21 +34,6 @@ static RUNTIME: OnceLock<OrtRuntime> = OnceLock::new();
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 impl OrtRuntime {
-    /// The library to load and where that choice came from: the explicit path (the element's
-    /// `ort-library` property), `ORT_DYLIB_PATH`, or the path set at build time. Only the first
-    /// configured one is used, so a wrong setting is reported rather than silently replaced.
-    pub fn choose(explicit: Option<&Path>) -> Option<(PathBuf, &'static str)> {
-        if let Some(p) = explicit {
-            return Some((p.to_path_buf(), "the ort-library setting"));
-        }
-        if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-            return Some((PathBuf::from(p), "ORT_DYLIB_PATH"));
-        }
-        BUILD_DEFAULT
-            .filter(|p| !p.is_empty())
-            .map(|p| (PathBuf::from(p), "the path set at build time"))
-    }
-
     /// Loads ONNX Runtime once per process. Later calls return the loaded runtime; a different
     /// `explicit` path then has no effect (callers may warn using [`OrtRuntime::library`]).
     pub fn get(explicit: Option<&Path>) -> Result<&'static OrtRuntime, EngineError> {
@@ -64,11 +44,8 @@ impl OrtRuntime {
         if let Some(rt) = RUNTIME.get() {
             return Ok(rt);
         }
-        let Some((path, source)) = Self::choose(explicit) else {
-            return Err(EngineError::Runtime(format!(
-                "ONNX Runtime library not configured: {INSTALL_HINT}"
-            )));
-        };
+        let (path, source) = crate::locate::ort_library(explicit)
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
         // ort requires an absolute path; resolve relative ones against the working dir.
         let path = if path.is_absolute() {
             path
@@ -169,15 +146,6 @@ struct DeviceIo {
     stream: Arc<CudaStream>,
 }
 
-/// Step-by-step trace of the device path on stderr (`TRTPOSE_TRACE_GPU=1`), for finding
-/// where a driver or provider stalls on a new machine.
-pub(crate) fn trace_step(step: &str) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("TRTPOSE_TRACE_GPU").is_some()) {
-        eprintln!("[gpu] {step}");
-    }
-}
-
 fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> EngineError + '_ {
     move |e| EngineError::Device(format!("{what}: {e}"))
 }
@@ -244,7 +212,7 @@ impl DeviceIo {
             self.allocator = Some(Allocator::new(session, self.memory_info()?).map_err(ort_err)?);
         }
         let allocator = self.allocator.as_ref().expect("made above");
-        trace_step("create binding");
+        crate::trace::step("create binding");
         let mut binding = session.create_binding().map_err(ort_err)?;
         let ty = match elem {
             InputElem::F32 => TensorElementType::Float32,
@@ -266,7 +234,7 @@ impl DeviceIo {
                 .map_err(ort_err)?;
             buffers.push((t, ptr, dims));
         }
-        trace_step("bound");
+        crate::trace::step("bound");
         self.input = Some((input, input_ptr));
         self.outputs = buffers;
         self.binding = Some(binding);
@@ -295,11 +263,11 @@ impl DeviceIo {
     ) -> Result<(), EngineError> {
         self.bind_context()?;
         let binding = self.binding.as_ref().expect("bound before running");
-        trace_step("run_binding");
+        crate::trace::step("run_binding");
         session
             .run_binding(binding)
             .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))?;
-        trace_step("run_binding done");
+        crate::trace::step("run_binding done");
         outputs.resize_with(self.outputs.len(), OutputBuffer::default);
         for (out, (_, ptr, dims)) in outputs.iter_mut().zip(&self.outputs) {
             out.shape.clone_from(dims);
@@ -317,7 +285,7 @@ impl DeviceIo {
         self.stream
             .synchronize()
             .map_err(device_err("waiting for the GPU"))?;
-        trace_step("synchronized");
+        crate::trace::step("synchronized");
         Ok(())
     }
 
@@ -707,7 +675,7 @@ impl Engine for OrtEngine {
         )?;
         let base = dev.input_ptr();
         let item_bytes = (3 * w * h * 4) as u64;
-        trace_step("bound");
+        crate::trace::step("bound");
         let pre = dev.pre.as_mut().expect("checked above");
         for (i, job) in frames.iter().enumerate() {
             pre.run(
@@ -718,7 +686,7 @@ impl Engine for OrtEngine {
             )
             .map_err(EngineError::Device)?;
         }
-        trace_step("pre-processing queued");
+        crate::trace::step("pre-processing queued");
         dev.run(&mut self.session, outputs)?;
         Ok(true)
     }

@@ -5,165 +5,8 @@
 //! analytically, so drawing costs one write per covered pixel. All planes honour their stride
 //! and nothing outside the `width × height` picture is touched (row padding stays intact).
 
+use crate::frame::{Colorimetry, FrameError, PixelFormat};
 use crate::pose::Person;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    Rgb,
-    Bgr,
-    Rgba,
-    Bgra,
-    Argb,
-    Abgr,
-    Rgbx,
-    Bgrx,
-    Xrgb,
-    Xbgr,
-    Gray8,
-    /// Planar 4:2:0, planes Y, U, V.
-    I420,
-    /// Planar 4:2:0, planes Y, V, U.
-    Yv12,
-    /// Semi-planar 4:2:0, Y then interleaved UV.
-    Nv12,
-    /// Semi-planar 4:2:0, Y then interleaved VU.
-    Nv21,
-    /// Packed 4:2:2, bytes Y0 U Y1 V.
-    Yuy2,
-    /// Packed 4:2:2, bytes U Y0 V Y1.
-    Uyvy,
-    /// Packed 4:2:2, bytes Y0 V Y1 U.
-    Yvyu,
-}
-
-/// Byte offsets inside a 4-byte packed 4:2:2 macropixel: first luma, U, V (second luma is
-/// first + 2).
-#[derive(Debug, Clone, Copy)]
-pub struct Packed422 {
-    pub y: usize,
-    pub u: usize,
-    pub v: usize,
-}
-
-/// Byte layout of a packed RGB pixel: size and offsets of R, G, B and (if any) alpha.
-#[derive(Debug, Clone, Copy)]
-pub struct PackedLayout {
-    pub bytes: usize,
-    pub r: usize,
-    pub g: usize,
-    pub b: usize,
-    pub alpha: Option<usize>,
-}
-
-impl PixelFormat {
-    pub fn packed_layout(self) -> Option<PackedLayout> {
-        use PixelFormat::*;
-        let l = |bytes, r, g, b, alpha| {
-            Some(PackedLayout {
-                bytes,
-                r,
-                g,
-                b,
-                alpha,
-            })
-        };
-        match self {
-            Rgb => l(3, 0, 1, 2, None),
-            Bgr => l(3, 2, 1, 0, None),
-            Rgba => l(4, 0, 1, 2, Some(3)),
-            Bgra => l(4, 2, 1, 0, Some(3)),
-            Argb => l(4, 1, 2, 3, Some(0)),
-            Abgr => l(4, 3, 2, 1, Some(0)),
-            Rgbx => l(4, 0, 1, 2, None),
-            Bgrx => l(4, 2, 1, 0, None),
-            Xrgb => l(4, 1, 2, 3, None),
-            Xbgr => l(4, 3, 2, 1, None),
-            _ => None,
-        }
-    }
-
-    pub fn packed_422(self) -> Option<Packed422> {
-        match self {
-            PixelFormat::Yuy2 => Some(Packed422 { y: 0, u: 1, v: 3 }),
-            PixelFormat::Uyvy => Some(Packed422 { y: 1, u: 0, v: 2 }),
-            PixelFormat::Yvyu => Some(Packed422 { y: 0, u: 3, v: 1 }),
-            _ => None,
-        }
-    }
-
-    pub fn num_planes(self) -> usize {
-        match self {
-            PixelFormat::I420 | PixelFormat::Yv12 => 3,
-            PixelFormat::Nv12 | PixelFormat::Nv21 => 2,
-            _ => 1,
-        }
-    }
-
-    pub fn is_yuv(self) -> bool {
-        matches!(
-            self,
-            PixelFormat::I420
-                | PixelFormat::Yv12
-                | PixelFormat::Nv12
-                | PixelFormat::Nv21
-                | PixelFormat::Yuy2
-                | PixelFormat::Uyvy
-                | PixelFormat::Yvyu
-        )
-    }
-
-    /// Checks plane count, sizes and strides of `(bytes, stride)` planes for a frame, so that
-    /// readers and writers can index without further checks.
-    pub fn check_planes(
-        self,
-        width: usize,
-        height: usize,
-        planes: impl ExactSizeIterator<Item = (usize, usize)>,
-    ) -> Result<(), String> {
-        if planes.len() != self.num_planes() {
-            return Err(format!(
-                "{self:?} needs {} planes, got {}",
-                self.num_planes(),
-                planes.len()
-            ));
-        }
-        for (i, (len, stride)) in planes.enumerate() {
-            let need = self.plane_len(i, width, height, stride);
-            if len < need {
-                return Err(format!(
-                    "plane {i} has {len} bytes, {self:?} {width}x{height} with stride {stride} needs {need}"
-                ));
-            }
-            let min_stride = self.plane_len(i, width, 1, 0);
-            if height > 0 && stride < min_stride {
-                return Err(format!(
-                    "plane {i} stride {stride} is below the row size {min_stride}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Minimum bytes of plane `plane` for a frame of this size with the given stride.
-    pub fn plane_len(self, plane: usize, width: usize, height: usize, stride: usize) -> usize {
-        let (w, h) = if plane == 0 {
-            (width, height)
-        } else {
-            (width.div_ceil(2), height.div_ceil(2))
-        };
-        let row_bytes = match self.packed_layout() {
-            Some(l) => w * l.bytes,
-            None if self.packed_422().is_some() => 4 * width.div_ceil(2),
-            None if plane > 0 && matches!(self, PixelFormat::Nv12 | PixelFormat::Nv21) => 2 * w,
-            None => w,
-        };
-        if h == 0 {
-            0
-        } else {
-            (h - 1) * stride + row_bytes
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rgb {
@@ -186,34 +29,10 @@ impl Rgb {
         (self.r as u32) << 16 | (self.g as u32) << 8 | self.b as u32
     }
 
-    /// BT.601/709 limited-range luma.
-    pub fn luma(self, matrix: YuvMatrix) -> u8 {
-        self.to_yuv(matrix).0
+    /// The colour's 8-bit YUV in the frame's range and matrix.
+    pub fn to_yuv(self, colorimetry: &Colorimetry) -> (u8, u8, u8) {
+        colorimetry.rgb_to_yuv(self.r, self.g, self.b)
     }
-
-    pub fn to_yuv(self, matrix: YuvMatrix) -> (u8, u8, u8) {
-        let (kr, kb) = match matrix {
-            YuvMatrix::Bt601 => (0.299f32, 0.114f32),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-        };
-        let (r, g, b) = (self.r as f32, self.g as f32, self.b as f32);
-        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
-        let u = (b - y) / (2.0 * (1.0 - kb));
-        let v = (r - y) / (2.0 * (1.0 - kr));
-        let q = |v: f32| v.round().clamp(0.0, 255.0) as u8;
-        (
-            q(16.0 + y * 219.0 / 255.0),
-            q(128.0 + u * 224.0 / 255.0),
-            q(128.0 + v * 224.0 / 255.0),
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum YuvMatrix {
-    #[default]
-    Bt601,
-    Bt709,
 }
 
 /// One plane of a frame: its bytes and the distance between rows.
@@ -230,7 +49,8 @@ pub struct FrameMut<'a> {
     pub width: usize,
     pub height: usize,
     pub planes: Vec<PlaneMut<'a>>,
-    pub matrix: YuvMatrix,
+    /// How colours become YUV samples (ignored for RGB and gray frames).
+    pub colorimetry: Colorimetry,
 }
 
 impl<'a> FrameMut<'a> {
@@ -240,7 +60,7 @@ impl<'a> FrameMut<'a> {
         width: usize,
         height: usize,
         planes: Vec<PlaneMut<'a>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, FrameError> {
         format.check_planes(
             width,
             height,
@@ -251,12 +71,12 @@ impl<'a> FrameMut<'a> {
             width,
             height,
             planes,
-            matrix: YuvMatrix::Bt601,
+            colorimetry: Colorimetry::default_for_height(height),
         })
     }
 
-    pub fn with_matrix(mut self, matrix: YuvMatrix) -> Self {
-        self.matrix = matrix;
+    pub fn with_colorimetry(mut self, colorimetry: Colorimetry) -> Self {
+        self.colorimetry = colorimetry;
         self
     }
 
@@ -286,7 +106,7 @@ impl<'a> FrameMut<'a> {
             }
             None if self.format.packed_422().is_some() => {
                 let l = self.format.packed_422().expect("checked");
-                let (y, u, v) = color.to_yuv(self.matrix);
+                let (y, u, v) = color.to_yuv(&self.colorimetry);
                 let plane = &mut self.planes[0];
                 for_each_span(x0, y0, x1, y1, r, w, h, |row, xa, xb| {
                     let line = &mut plane.data[row * plane.stride..];
@@ -301,7 +121,7 @@ impl<'a> FrameMut<'a> {
                 });
             }
             None => {
-                let (y, u, v) = color.to_yuv(self.matrix);
+                let (y, u, v) = color.to_yuv(&self.colorimetry);
                 let luma = if self.format == PixelFormat::Gray8 {
                     // Full-range gray, as GStreamer's GRAY8.
                     ((color.r as u32 * 299 + color.g as u32 * 587 + color.b as u32 * 114) / 1000)

@@ -12,9 +12,10 @@ use cudarc::driver::{
     sys::CUdeviceptr,
 };
 
-use crate::draw::{PixelFormat, YuvMatrix};
+use crate::frame::{ChromaSiting, Colorimetry, PixelFormat, SourceFrame};
 use crate::pose::Geometry;
-use crate::preprocess::{InputElem, InputFormat, SourceFrame, Taps, TensorLayout};
+use crate::preprocess::Taps;
+use crate::tensor::{InputElem, InputFormat, TensorLayout};
 
 /// The kernel source, compiled by NVRTC when a GPU engine starts.
 pub const PREPROCESS_SOURCE: &str = include_str!("preprocess.cu");
@@ -140,7 +141,10 @@ struct KernelParams {
     g: i32,
     b: i32,
     uv_u: i32,
-    bt709: i32,
+    /// Packed 4:2:2: chroma cosited with the even luma samples.
+    cosited_422: i32,
+    /// YUV → RGB: luma offset and scale, then Cr→R, Cb→G, Cr→G, Cb→B.
+    yuv: [f32; 6],
     in_w: i32,
     in_h: i32,
     content_w: i32,
@@ -185,9 +189,16 @@ impl TapTables {
         }
     }
 
-    fn plane(&mut self, in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> PlaneParams {
-        let h = self.push(&Taps::new(in_w.max(1), out_w));
-        let v = self.push(&Taps::new(in_h.max(1), out_h));
+    fn plane(
+        &mut self,
+        in_w: usize,
+        in_h: usize,
+        out_w: usize,
+        out_h: usize,
+        shift: (f64, f64),
+    ) -> PlaneParams {
+        let h = self.push(&Taps::new(in_w.max(1), out_w, shift.0));
+        let v = self.push(&Taps::new(in_h.max(1), out_h, shift.1));
         PlaneParams {
             width: in_w as i32,
             height: in_h as i32,
@@ -206,12 +217,19 @@ fn layout_for(
     height: usize,
     geometry: &Geometry,
     input: &InputFormat,
-    matrix: YuvMatrix,
+    colorimetry: Colorimetry,
 ) -> (KernelParams, TapTables) {
     let (cw, ch) = (geometry.content_w as usize, geometry.content_h as usize);
     let mut t = TapTables::default();
+    let m = colorimetry.to_rgb();
+    let s = colorimetry.siting;
+    let shift = (
+        ChromaSiting::shift(s.h_cosited),
+        ChromaSiting::shift(s.v_cosited),
+    );
     let mut p = KernelParams {
-        bt709: (matrix == YuvMatrix::Bt709) as i32,
+        cosited_422: s.h_cosited as i32,
+        yuv: [m.y_offset, m.y_scale, m.cr_v, m.cg_u, m.cg_v, m.cb_u],
         in_w: geometry.input_w as i32,
         in_h: geometry.input_h as i32,
         content_w: cw as i32,
@@ -224,7 +242,7 @@ fn layout_for(
         offset: input.normalize.offset,
         ..Default::default()
     };
-    p.main = t.plane(width, height, cw, ch);
+    p.main = t.plane(width, height, cw, ch, (0.0, 0.0));
     let (cws, chs) = (width.div_ceil(2), height.div_ceil(2));
     if let Some(l) = format.packed_layout() {
         (p.kind, p.bytes, p.r, p.g, p.b) = (0, l.bytes as i32, l.r as i32, l.g as i32, l.b as i32);
@@ -235,20 +253,27 @@ fn layout_for(
             PixelFormat::Gray8 => p.kind = 1,
             PixelFormat::I420 | PixelFormat::Yv12 => {
                 p.kind = 2;
-                p.cu = t.plane(cws, chs, cw, ch);
-                p.cv = t.plane(cws, chs, cw, ch);
+                p.cu = t.plane(cws, chs, cw, ch, shift);
+                p.cv = t.plane(cws, chs, cw, ch, shift);
             }
             _ => {
                 p.kind = 3;
                 p.uv_u = (format == PixelFormat::Nv21) as i32;
-                p.cu = t.plane(cws, chs, cw, ch);
+                p.cu = t.plane(cws, chs, cw, ch, shift);
             }
         }
     }
     (p, t)
 }
 
-type LayoutKey = (PixelFormat, usize, usize, Geometry, InputFormat, YuvMatrix);
+type LayoutKey = (
+    PixelFormat,
+    usize,
+    usize,
+    Geometry,
+    InputFormat,
+    Colorimetry,
+);
 
 /// Pre-processing on the GPU into a network input buffer that stays on the device.
 pub struct GpuPreprocessor {
@@ -302,7 +327,7 @@ impl GpuPreprocessor {
             frame.height,
             *geometry,
             *input,
-            frame.matrix,
+            frame.colorimetry,
         );
         if self.layout_key.as_ref() != Some(&key) {
             let (params, tables) = layout_for(
@@ -311,7 +336,7 @@ impl GpuPreprocessor {
                 frame.height,
                 geometry,
                 input,
-                frame.matrix,
+                frame.colorimetry,
             );
             // Empty tables still need a valid device pointer.
             let ints = if tables.ints.is_empty() {
@@ -350,7 +375,7 @@ impl GpuPreprocessor {
         let mut planes = [PlaneParams::default(); 3];
         for (i, ((data, stride), len)) in frame.planes.iter().zip(&lens).enumerate() {
             if *len > 0 {
-                crate::engine::ort_engine::trace_step("upload plane");
+                crate::trace::step("upload plane");
                 let mut dst = buffer.slice_mut(offset..offset + len);
                 self.stream
                     .memcpy_htod(&data[..*len], &mut dst)
@@ -406,10 +431,10 @@ impl GpuPreprocessor {
             .arg(taps_w)
             .arg(&p)
             .arg(&out);
-        crate::engine::ort_engine::trace_step("launch kernel");
+        crate::trace::step("launch kernel");
         // SAFETY: the arguments match the kernel's signature; `out` holds one input image.
         unsafe { launch.launch(cfg) }.map_err(e)?;
-        crate::engine::ort_engine::trace_step("kernel queued");
+        crate::trace::step("kernel queued");
         Ok(())
     }
 }
@@ -424,16 +449,16 @@ mod tests {
         // planes of 48 bytes).
         assert_eq!(std::mem::size_of::<TapsRef>(), 12);
         assert_eq!(std::mem::size_of::<PlaneParams>(), 48);
-        assert_eq!(std::mem::offset_of!(KernelParams, scale), 60);
-        assert_eq!(std::mem::offset_of!(KernelParams, main), 88);
-        assert_eq!(std::mem::size_of::<KernelParams>(), 88 + 3 * 48);
+        assert_eq!(std::mem::offset_of!(KernelParams, scale), 84);
+        assert_eq!(std::mem::offset_of!(KernelParams, main), 112);
+        assert_eq!(std::mem::size_of::<KernelParams>(), 112 + 3 * 48);
     }
 
     #[test]
     fn tap_tables_index_weights_globally() {
         let mut t = TapTables::default();
-        let a = t.push(&Taps::new(10, 4));
-        let b = t.push(&Taps::new(6, 3));
+        let a = t.push(&Taps::new(10, 4, 0.0));
+        let b = t.push(&Taps::new(6, 3, 0.0));
         let first_b = t.ints[b.first as usize] as usize;
         let count_a: i32 = t.ints[a.count as usize..a.count as usize + 4].iter().sum();
         assert_eq!(

@@ -1,7 +1,7 @@
 // Frame -> network input on the GPU: colour conversion, PIL-style resize (stretch or
 // letterbox) and normalization in one kernel, one thread per network input pixel.
 //
-// It repeats src/preprocess.rs operation for operation (vertical taps, then horizontal, in
+// It repeats core/src/preprocess.rs operation for operation (vertical taps, then horizontal, in
 // the same order, compiled without FMA contraction) so both paths give the same floats.
 
 struct Taps {
@@ -25,7 +25,8 @@ struct Params {
     int bytes;      // packed RGB: bytes per pixel
     int r, g, b;    // packed RGB: byte offsets; 4:2:2: luma, u, v offsets in the macropixel
     int uv_u;       // semi-planar: index of U in the UV pair (0 NV12, 1 NV21)
-    int bt709;
+    int cosited_422;  // packed 4:2:2: chroma on the even luma samples (else centred)
+    float yuv[6];   // luma offset, luma scale, Cr->R, Cb->G, Cr->G, Cb->B (src/frame.rs)
     int in_w, in_h;             // network input size
     int content_w, content_h, pad_x, pad_y;
     int nhwc;
@@ -41,15 +42,23 @@ __device__ __forceinline__ float clamp255(float x) {
     return x < 0.0f ? 0.0f : (x > 255.0f ? 255.0f : x);
 }
 
-__device__ __forceinline__ void yuv_to_rgb(int bt709, float y, float u, float v, float* rgb) {
-    float cr_v = bt709 ? 1.793f : 1.596f;
-    float cg_u = bt709 ? 0.213f : 0.392f;
-    float cg_v = bt709 ? 0.533f : 0.813f;
-    float cb_u = bt709 ? 2.112f : 2.017f;
-    float yv = __fmul_rn(1.164f, y - 16.0f);
-    rgb[0] = clamp255(__fadd_rn(yv, __fmul_rn(cr_v, v)));
-    rgb[1] = clamp255(__fsub_rn(__fsub_rn(yv, __fmul_rn(cg_u, u)), __fmul_rn(cg_v, v)));
-    rgb[2] = clamp255(__fadd_rn(yv, __fmul_rn(cb_u, u)));
+// YuvToRgb::apply in core/src/frame.rs, operation for operation.
+__device__ __forceinline__ void yuv_to_rgb(const float* m, float y, float u, float v, float* rgb) {
+    float yv = __fmul_rn(m[1], __fsub_rn(y, m[0]));
+    rgb[0] = clamp255(__fadd_rn(yv, __fmul_rn(m[2], v)));
+    rgb[1] = clamp255(__fsub_rn(__fsub_rn(yv, __fmul_rn(m[3], u)), __fmul_rn(m[4], v)));
+    rgb[2] = clamp255(__fadd_rn(yv, __fmul_rn(m[5], u)));
+}
+
+// chroma_422_taps in core/src/preprocess.rs: neighbours of luma x and the right one's weight.
+__device__ __forceinline__ void chroma_422_taps(int x, int n, int cosited, int* a, int* b,
+                                                float* t) {
+    int pos = 2 * x + 1 - (cosited ? 1 : 2);
+    int j = pos >= 0 ? pos / 4 : -((-pos + 3) / 4);
+    *t = (float)(pos - 4 * j) * 0.25f;
+    int last = n - 1;
+    *a = j < 0 ? 0 : (j > last ? last : j);
+    *b = j + 1 < 0 ? 0 : (j + 1 > last ? last : j + 1);
 }
 
 // Source sample (channel c of pixel x in row y) of one plane as float.
@@ -57,11 +66,18 @@ __device__ __forceinline__ float sample(const unsigned char* frame, const Params
                                         const Plane& pl, int channels, int x, int y, int c) {
     const unsigned char* row = frame + pl.offset + (unsigned long long)y * pl.stride;
     if (p.kind == 4) {
-        // Packed 4:2:2 is converted to RGB per source pixel first, as on the CPU.
-        const unsigned char* m = row + 4 * (x / 2);
+        // Packed 4:2:2 is converted to RGB per source pixel first, as on the CPU, with chroma
+        // interpolated between its two nearest samples.
+        int a, b;
+        float t;
+        chroma_422_taps(x, (pl.width + 1) / 2, p.cosited_422, &a, &b, &t);
+        float u = __fadd_rn(__fmul_rn((float)row[4 * a + p.g], 1.0f - t),
+                            __fmul_rn((float)row[4 * b + p.g], t));
+        float v = __fadd_rn(__fmul_rn((float)row[4 * a + p.b], 1.0f - t),
+                            __fmul_rn((float)row[4 * b + p.b], t));
         float rgb[3];
-        yuv_to_rgb(p.bt709, (float)row[2 * x + p.r], (float)m[p.g] - 128.0f,
-                   (float)m[p.b] - 128.0f, rgb);
+        yuv_to_rgb(p.yuv, (float)row[2 * x + p.r], __fsub_rn(u, 128.0f), __fsub_rn(v, 128.0f),
+                   rgb);
         return rgb[c];
     }
     return (float)row[x * channels + c];
@@ -123,7 +139,7 @@ extern "C" __global__ void trtpose_preprocess(const unsigned char* __restrict__ 
             uv[0] = pair[p.uv_u];
             uv[1] = pair[1 - p.uv_u];
         }
-        yuv_to_rgb(p.bt709, y, uv[0] - 128.0f, uv[1] - 128.0f, rgb);
+        yuv_to_rgb(p.yuv, y, uv[0] - 128.0f, uv[1] - 128.0f, rgb);
     }
     unsigned long long plane = (unsigned long long)p.in_w * p.in_h;
     for (int c = 0; c < 3; ++c) {

@@ -4,118 +4,9 @@
 //! The resize is separable bilinear whose kernel widens when downscaling (as PIL's BILINEAR,
 //! which made the reference outputs), so large frames are averaged instead of aliased.
 
-use crate::draw::{PixelFormat, YuvMatrix};
-use crate::engine::InputData;
+use crate::frame::{ChromaSiting, PixelFormat, SourceFrame, YuvToRgb};
 use crate::pose::Geometry;
-
-/// Read-only view of a frame.
-#[derive(Debug, Clone)]
-pub struct SourceFrame<'a> {
-    pub format: PixelFormat,
-    pub width: usize,
-    pub height: usize,
-    /// `(bytes, stride)` per plane.
-    pub planes: Vec<(&'a [u8], usize)>,
-    pub matrix: YuvMatrix,
-}
-
-impl<'a> SourceFrame<'a> {
-    pub fn new(
-        format: PixelFormat,
-        width: usize,
-        height: usize,
-        planes: Vec<(&'a [u8], usize)>,
-    ) -> Result<Self, String> {
-        format.check_planes(width, height, planes.iter().map(|(d, s)| (d.len(), *s)))?;
-        Ok(SourceFrame {
-            format,
-            width,
-            height,
-            planes,
-            matrix: YuvMatrix::Bt601,
-        })
-    }
-
-    /// Converts row `y` of a packed 4:2:2 frame to RGB floats (0..255), `3 * width` values.
-    fn row_rgb_422(&self, y: usize, out: &mut [f32]) {
-        let l = self.format.packed_422().expect("packed 4:2:2 format");
-        let (data, stride) = self.planes[0];
-        let row = &data[y * stride..];
-        for (x, o) in out.chunks_exact_mut(3).take(self.width).enumerate() {
-            let m = &row[4 * (x / 2)..4 * (x / 2) + 4];
-            let rgb = yuv_to_rgb(
-                self.matrix,
-                row[2 * x + l.y] as f32,
-                m[l.u] as f32 - 128.0,
-                m[l.v] as f32 - 128.0,
-            );
-            o.copy_from_slice(&rgb);
-        }
-    }
-}
-
-/// Limited-range YUV (chroma centred on 0) to RGB 0..255.
-#[inline]
-fn yuv_to_rgb(matrix: YuvMatrix, y: f32, u: f32, v: f32) -> [f32; 3] {
-    let (cr_v, cg_u, cg_v, cb_u) = match matrix {
-        YuvMatrix::Bt601 => (1.596f32, 0.392f32, 0.813f32, 2.017f32),
-        YuvMatrix::Bt709 => (1.793, 0.213, 0.533, 2.112),
-    };
-    let yv = 1.164 * (y - 16.0);
-    [
-        (yv + cr_v * v).clamp(0.0, 255.0),
-        (yv - cg_u * u - cg_v * v).clamp(0.0, 255.0),
-        (yv + cb_u * u).clamp(0.0, 255.0),
-    ]
-}
-
-/// Tensor layout of the network input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TensorLayout {
-    Nchw,
-    Nhwc,
-}
-
-/// Per-channel `value * scale + offset` applied to RGB 0..255.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Normalize {
-    pub scale: [f32; 3],
-    pub offset: [f32; 3],
-}
-
-impl Normalize {
-    pub const IDENTITY: Normalize = Normalize {
-        scale: [1.0; 3],
-        offset: [0.0; 3],
-    };
-
-    /// `(v / 255 - mean) / std`, as torchvision models expect.
-    pub fn mean_std(mean: [f32; 3], std: [f32; 3]) -> Self {
-        Normalize {
-            scale: [0, 1, 2].map(|c| 1.0 / (255.0 * std[c])),
-            offset: [0, 1, 2].map(|c| -mean[c] / std[c]),
-        }
-    }
-
-    pub fn apply(&self, c: usize, v: f32) -> f32 {
-        v * self.scale[c] + self.offset[c]
-    }
-}
-
-/// Element type the network wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputElem {
-    F32,
-    /// Rounded 0..255 integers (MoveNet).
-    I32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InputFormat {
-    pub layout: TensorLayout,
-    pub elem: InputElem,
-    pub normalize: Normalize,
-}
+pub use crate::tensor::{InputData, InputElem, InputFormat, Normalize, TensorLayout};
 
 /// Contributions of source samples to one output sample.
 #[derive(Debug, Clone, Default)]
@@ -128,14 +19,16 @@ pub(crate) struct Taps {
 }
 
 impl Taps {
-    /// PIL-style bilinear weights from `in_size` samples to `out_size` samples.
-    pub(crate) fn new(in_size: usize, out_size: usize) -> Self {
+    /// PIL-style bilinear weights from `in_size` samples to `out_size` samples. `shift` moves
+    /// the output grid over the source by that many source samples (cosited chroma, see
+    /// [`ChromaSiting::shift`]); 0 for luma and RGB.
+    pub(crate) fn new(in_size: usize, out_size: usize, shift: f64) -> Self {
         let mut t = Taps::default();
         let scale = in_size as f64 / out_size.max(1) as f64;
         let filterscale = scale.max(1.0);
         let support = filterscale;
         for xx in 0..out_size {
-            let center = (xx as f64 + 0.5) * scale;
+            let center = (xx as f64 + 0.5) * scale + shift;
             let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(in_size - 1);
             let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, in_size);
             t.first.push(t.weights.len());
@@ -171,7 +64,8 @@ impl Taps {
 /// the horizontal pass on the output rows only.
 #[derive(Debug, Default)]
 struct PlaneResampler {
-    key: Option<(usize, usize, usize, usize)>,
+    /// Sizes and the grid shift (as bits) the taps were made for.
+    key: Option<(usize, usize, usize, usize, u64, u64)>,
     htaps: Taps,
     vtaps: Taps,
     /// Ring of source rows as floats (`slots × in_w × channels`) and the row in each slot.
@@ -192,12 +86,20 @@ impl PlaneResampler {
         channels: usize,
         out_w: usize,
         out_h: usize,
+        shift: (f64, f64),
         mut fill_row: impl FnMut(usize, &mut [f32]),
     ) {
-        let key = (in_w, in_h, out_w, out_h);
+        let key = (
+            in_w,
+            in_h,
+            out_w,
+            out_h,
+            shift.0.to_bits(),
+            shift.1.to_bits(),
+        );
         if self.key != Some(key) {
-            self.htaps = Taps::new(in_w.max(1), out_w);
-            self.vtaps = Taps::new(in_h.max(1), out_h);
+            self.htaps = Taps::new(in_w.max(1), out_w, shift.0);
+            self.vtaps = Taps::new(in_h.max(1), out_h, shift.1);
             self.key = Some(key);
         }
         let rw = in_w * channels;
@@ -301,7 +203,7 @@ impl Preprocessor {
         }
         if frame.width > 0 && frame.height > 0 && cw > 0 && ch > 0 {
             self.resample(frame, cw, ch);
-            let (matrix, f) = (frame.matrix, frame.format);
+            let (matrix, f) = (frame.colorimetry.to_rgb(), frame.format);
             let (main, cu, cv) = (&self.main.out, &self.chroma_u.out, &self.chroma_v.out);
             let out = &mut self.f32_out;
             let nhwc = format.layout == TensorLayout::Nhwc;
@@ -333,11 +235,7 @@ impl Preprocessor {
                 }
                 PixelFormat::I420 | PixelFormat::Yv12 => {
                     for (i, (oy, ox)) in grid.enumerate() {
-                        write(
-                            oy,
-                            ox,
-                            yuv_to_rgb(matrix, main[i], cu[i] - 128.0, cv[i] - 128.0),
-                        );
+                        write(oy, ox, matrix.apply(main[i], cu[i] - 128.0, cv[i] - 128.0));
                     }
                 }
                 PixelFormat::Nv12 | PixelFormat::Nv21 => {
@@ -348,7 +246,7 @@ impl Preprocessor {
                     };
                     for (i, (oy, ox)) in grid.enumerate() {
                         let (u, v) = (cu[2 * i + ui], cu[2 * i + vi]);
-                        write(oy, ox, yuv_to_rgb(matrix, main[i], u - 128.0, v - 128.0));
+                        write(oy, ox, matrix.apply(main[i], u - 128.0, v - 128.0));
                     }
                 }
                 _ => {
@@ -390,13 +288,21 @@ impl Preprocessor {
         };
         if let Some(l) = f.packed_layout() {
             self.main
-                .run(w, h, l.bytes, cw, ch, plane_row(0, w * l.bytes));
+                .run(w, h, l.bytes, cw, ch, (0.0, 0.0), plane_row(0, w * l.bytes));
         } else if f.packed_422().is_some() {
-            self.main
-                .run(w, h, 3, cw, ch, |y, out| frame.row_rgb_422(y, out));
+            let to_rgb = frame.colorimetry.to_rgb();
+            let cosited = frame.colorimetry.siting.h_cosited;
+            self.main.run(w, h, 3, cw, ch, (0.0, 0.0), |y, out| {
+                row_rgb_422(frame, to_rgb, cosited, y, out)
+            });
         } else {
-            self.main.run(w, h, 1, cw, ch, plane_row(0, w));
+            self.main.run(w, h, 1, cw, ch, (0.0, 0.0), plane_row(0, w));
             let (cws, chs) = (w.div_ceil(2), h.div_ceil(2));
+            let s = frame.colorimetry.siting;
+            let shift = (
+                ChromaSiting::shift(s.h_cosited),
+                ChromaSiting::shift(s.v_cosited),
+            );
             match f {
                 PixelFormat::I420 | PixelFormat::Yv12 => {
                     let (iu, iv) = if f == PixelFormat::I420 {
@@ -404,12 +310,14 @@ impl Preprocessor {
                     } else {
                         (2, 1)
                     };
-                    self.chroma_u.run(cws, chs, 1, cw, ch, plane_row(iu, cws));
-                    self.chroma_v.run(cws, chs, 1, cw, ch, plane_row(iv, cws));
+                    self.chroma_u
+                        .run(cws, chs, 1, cw, ch, shift, plane_row(iu, cws));
+                    self.chroma_v
+                        .run(cws, chs, 1, cw, ch, shift, plane_row(iv, cws));
                 }
                 PixelFormat::Nv12 | PixelFormat::Nv21 => {
                     self.chroma_u
-                        .run(cws, chs, 2, cw, ch, plane_row(1, 2 * cws));
+                        .run(cws, chs, 2, cw, ch, shift, plane_row(1, 2 * cws));
                 }
                 _ => {}
             }
@@ -417,9 +325,44 @@ impl Preprocessor {
     }
 }
 
+/// Where luma sample `x` falls between the chroma samples of a 4:2:2 row of `n` chroma
+/// samples: the left one, the right one and the right one's weight (0, ¼, ½ or ¾, exact in
+/// floats, so the GPU kernel gets the same values).
+#[inline]
+pub(crate) fn chroma_422_taps(x: usize, n: usize, cosited: bool) -> (usize, usize, f32) {
+    // In quarter chroma samples: luma x sits at 2x + 1, chroma k at 4k + 2 (centred) or 4k + 1.
+    let pos = 2 * x as i64 + 1 - if cosited { 1 } else { 2 };
+    let j = pos.div_euclid(4);
+    let frac = pos.rem_euclid(4) as f32 * 0.25;
+    let last = n as i64 - 1;
+    let (a, b) = (j.clamp(0, last) as usize, (j + 1).clamp(0, last) as usize);
+    (a, b, frac)
+}
+
+/// Converts row `y` of a packed 4:2:2 frame to RGB floats (0..255), `3 * width` values, with
+/// chroma interpolated linearly between its samples as the frame's siting places them.
+fn row_rgb_422(frame: &SourceFrame, m: YuvToRgb, cosited: bool, y: usize, out: &mut [f32]) {
+    let l = frame.format.packed_422().expect("packed 4:2:2 format");
+    let (data, stride) = frame.planes[0];
+    let row = &data[y * stride..];
+    let n = frame.width.div_ceil(2);
+    let chroma = |k: usize, off: usize| row[4 * k + off] as f32;
+    for (x, o) in out.chunks_exact_mut(3).take(frame.width).enumerate() {
+        let (a, b, t) = chroma_422_taps(x, n, cosited);
+        let lerp = |off| chroma(a, off) * (1.0 - t) + chroma(b, off) * t;
+        let rgb = m.apply(
+            row[2 * x + l.y] as f32,
+            lerp(l.u) - 128.0,
+            lerp(l.v) - 128.0,
+        );
+        o.copy_from_slice(&rgb);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Colorimetry;
     use crate::pose::ResizeMode;
 
     fn run_rgb(w: usize, h: usize, pixels: &[u8], stride: usize, g: &Geometry) -> Vec<f32> {
@@ -524,5 +467,61 @@ mod tests {
         let (data, _) = p.run(&frame, &g, &fmt);
         let InputData::I32(d) = data else { panic!() };
         assert_eq!(&d[..4], &[9, 200, 9, 200]);
+    }
+
+    #[test]
+    fn full_range_keeps_black_and_white_that_limited_range_would_clip() {
+        // Y 8 and 245 are legal full-range values; read as limited range they clip to 0/255.
+        let y = [8u8, 245, 8, 245];
+        let uv = [128u8, 128];
+        let g = Geometry::new(2, 2, 2, 2, ResizeMode::Stretch);
+        let fmt = InputFormat {
+            layout: TensorLayout::Nchw,
+            elem: InputElem::F32,
+            normalize: Normalize::IDENTITY,
+        };
+        let mut p = Preprocessor::new();
+        let frame = SourceFrame::new(PixelFormat::Nv12, 2, 2, vec![(&y, 2), (&uv, 2)]).unwrap();
+        let (InputData::F32(limited), _) = p.run(&frame, &g, &fmt) else {
+            panic!()
+        };
+        assert_eq!(&limited[..2], &[0.0, 255.0]);
+        let frame = frame.with_colorimetry(Colorimetry::JPEG);
+        let (InputData::F32(full), _) = p.run(&frame, &g, &fmt) else {
+            panic!()
+        };
+        assert!(
+            (full[0] - 8.0).abs() < 1e-3 && (full[1] - 245.0).abs() < 1e-3,
+            "{full:?}"
+        );
+    }
+
+    #[test]
+    fn chroma_siting_moves_where_chroma_is_sampled() {
+        // One chroma row of two samples (U 64 then 192) under four luma pixels.
+        for (cosited, want) in [
+            (false, [64.0, 96.0, 160.0, 192.0]),
+            (true, [64.0, 128.0, 192.0, 192.0]),
+        ] {
+            let got: Vec<f32> = (0..4)
+                .map(|x| {
+                    let (a, b, t) = chroma_422_taps(x, 2, cosited);
+                    [64.0f32, 192.0][a] * (1.0 - t) + [64.0f32, 192.0][b] * t
+                })
+                .collect();
+            assert_eq!(got, want, "cosited {cosited}");
+            // Planar chroma upsampling puts its taps at the same places.
+            let taps = Taps::new(2, 4, ChromaSiting::shift(cosited));
+            let planar: Vec<f32> = (0..4)
+                .map(|i| {
+                    let (s, w) = taps.of(i);
+                    w.iter()
+                        .enumerate()
+                        .map(|(k, w)| [64.0f32, 192.0][s + k] * w)
+                        .sum()
+                })
+                .collect();
+            assert_eq!(planar, want, "planar, cosited {cosited}");
+        }
     }
 }

@@ -3,16 +3,17 @@
 
 use std::fmt;
 
-use crate::engine::{
-    Backend, ElementType, Engine, EngineError, FrameJob, InputData, OutputBuffer, TensorSpec,
-};
+use crate::engine::{Backend, Engine, EngineError, FrameJob};
+use crate::frame::SourceFrame;
 use crate::pose::geometry::dynamic_input_size;
 use crate::pose::movenet;
 use crate::pose::posenet::{PoseNetDecoder, PoseNetOutputs, PoseNetParams};
 use crate::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use crate::pose::{Geometry, Person, ResizeMode, Topology};
-use crate::preprocess::{
-    InputElem, InputFormat, Normalize, Preprocessor, SourceFrame, TensorLayout,
+use crate::preprocess::Preprocessor;
+use crate::tensor::{
+    ElementType, InputData, InputElem, InputFormat, Normalize, OutputBuffer, TensorLayout,
+    TensorSpec,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

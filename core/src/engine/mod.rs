@@ -7,8 +7,10 @@ pub mod ort_engine;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::frame::SourceFrame;
 use crate::pose::Geometry;
-use crate::preprocess::{InputFormat, SourceFrame};
+use crate::tensor::InputFormat;
+pub use crate::tensor::{ElementType, InputData, OutputBuffer, TensorSpec};
 
 pub use ort_engine::{OrtEngine, OrtRuntime};
 
@@ -55,62 +57,6 @@ impl BackendRequest {
             BackendRequest::Cpu => &[Backend::Cpu],
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElementType {
-    F32,
-    F16,
-    I32,
-    I64,
-    U8,
-    Other,
-}
-
-impl fmt::Display for ElementType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ElementType::F32 => "float32",
-            ElementType::F16 => "float16",
-            ElementType::I32 => "int32",
-            ElementType::I64 => "int64",
-            ElementType::U8 => "uint8",
-            ElementType::Other => "unsupported type",
-        })
-    }
-}
-
-/// Name, element type and shape (-1 = dynamic) of a model input or output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorSpec {
-    pub name: String,
-    pub elem: ElementType,
-    pub shape: Vec<i64>,
-}
-
-impl fmt::Display for TensorSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dims: Vec<String> = self
-            .shape
-            .iter()
-            .map(|d| if *d < 0 { "?".into() } else { d.to_string() })
-            .collect();
-        write!(f, "'{}' {} [{}]", self.name, self.elem, dims.join(", "))
-    }
-}
-
-/// Network input of one run: NCHW/NHWC data already laid out as the model wants it.
-#[derive(Debug, Clone, Copy)]
-pub enum InputData<'a> {
-    F32(&'a [f32]),
-    I32(&'a [i32]),
-}
-
-/// One output after a run: float32 values and their concrete shape.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutputBuffer {
-    pub data: Vec<f32>,
-    pub shape: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
