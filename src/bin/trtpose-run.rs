@@ -2,76 +2,66 @@
 //! frames, people found and FPS as it goes. The plugin is linked in, so no GST_PLUGIN_PATH is
 //! needed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use gst::prelude::*;
 
-const USAGE: &str =
-    "usage: trtpose-run INPUT [--output OUT.mp4] [--json OUT.jsonl] [--model MODEL.onnx] \
-[--input-size N] [--interval N] [--backend auto|cpu|cuda|tensorrt] [--threads N] [--frames N]
-
-Runs pose estimation on a video file and writes the video with skeletons drawn plus one JSON
-line per frame. Defaults: OUT = <input stem>_pose.mp4 next to the input, JSON beside it,
-MODEL = $TRTPOSE_MODEL or data/models/movenet-multipose.onnx, input size 512.";
-
+/// Runs pose estimation on a video file and writes the video with skeletons drawn, plus one
+/// JSON line per frame.
+#[derive(Debug, clap::Parser)]
+#[command(name = "trtpose-run", version, about, long_about = None)]
 struct Args {
+    /// Video file to process.
     input: PathBuf,
-    output: PathBuf,
-    json: PathBuf,
-    model: PathBuf,
+    /// Output video [default: <input stem>_pose.mp4 beside the input].
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// JSON Lines output [default: the output video's name with .jsonl].
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Pose network (.onnx) [default: $TRTPOSE_MODEL, else movenet-multipose.onnx from the
+    /// model folders: $TRTPOSE_MODELS, the config file's `models`, ~/.local/share/gst-trtpose/models]
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Network input size for dynamic models (longer side); 512 finds small pedestrians.
+    #[arg(long, default_value_t = 512)]
     input_size: u32,
+    /// Run the network on every Nth frame.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     interval: u32,
+    /// Inference backend.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "cpu", "cuda", "tensorrt"])]
     backend: String,
+    /// CPU inference threads (0 = ONNX Runtime's choice).
+    #[arg(long, default_value_t = 0)]
     threads: u32,
+    /// Stop after about N frames.
+    #[arg(long)]
     frames: Option<u64>,
+    /// libonnxruntime.so to load [default: ORT_DYLIB_PATH, the config file, the system's].
+    #[arg(long)]
+    ort_library: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let mut input = None;
-    let (mut output, mut json, mut model) = (None, None, None);
-    let (mut input_size, mut interval, mut threads) = (512u32, 1u32, 0u32);
-    let mut backend = "auto".to_string();
-    let mut frames = None;
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match a.as_str() {
-            "-h" | "--help" => return Err(USAGE.into()),
-            "--output" | "-o" => output = Some(PathBuf::from(value(&a)?)),
-            "--json" => json = Some(PathBuf::from(value(&a)?)),
-            "--model" => model = Some(PathBuf::from(value(&a)?)),
-            "--input-size" => input_size = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
-            "--interval" => interval = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
-            "--threads" => threads = value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?,
-            "--frames" => frames = Some(value(&a)?.parse().map_err(|e| format!("{a}: {e}"))?),
-            "--backend" => backend = value(&a)?,
-            s if s.starts_with('-') => return Err(format!("unknown option {s}\n\n{USAGE}")),
-            s => input = Some(PathBuf::from(s)),
-        }
+impl Args {
+    fn output(&self) -> PathBuf {
+        self.output.clone().unwrap_or_else(|| {
+            let stem = self
+                .input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or("out".into());
+            self.input.with_file_name(format!("{stem}_pose.mp4"))
+        })
     }
-    let input = input.ok_or_else(|| USAGE.to_string())?;
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or("out".into());
-    let output = output.unwrap_or_else(|| input.with_file_name(format!("{stem}_pose.mp4")));
-    let json = json.unwrap_or_else(|| output.with_extension("jsonl"));
-    let model = model
-        .or_else(|| std::env::var_os("TRTPOSE_MODEL").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("data/models/movenet-multipose.onnx"));
-    Ok(Args {
-        input,
-        output,
-        json,
-        model,
-        input_size,
-        interval,
-        backend,
-        threads,
-        frames,
-    })
+
+    fn json(&self) -> PathBuf {
+        self.json
+            .clone()
+            .unwrap_or_else(|| self.output().with_extension("jsonl"))
+    }
 }
 
 fn quote(p: &std::path::Path) -> String {
@@ -91,27 +81,37 @@ fn encoder(output: &std::path::Path) -> (&'static str, PathBuf) {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+fn run(args: &Args, output: &Path) -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
     gsttrtpose::plugin_register_static().map_err(|e| e.to_string())?;
     if !args.input.is_file() {
         return Err(format!("input {} not found", args.input.display()));
     }
-    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => gsttrtpose::locate::default_model().map_err(|e| e.to_string())?,
+    };
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let (encode, output) = encoder(&args.output);
+    let (encode, video) = encoder(output);
+    let ort = args
+        .ort_library
+        .as_ref()
+        .map(|p| format!(" ort-library={}", quote(p)))
+        .unwrap_or_default();
+    let json = args.json();
     let desc = format!(
-        "filesrc location={} ! decodebin ! trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={} json-output={} \
+        "filesrc location={} ! decodebin ! trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={} json-output={}{ort} \
          ! poseoverlay ! videoconvert ! {encode} ! filesink location={}",
         quote(&args.input),
-        quote(&args.model),
+        quote(&model),
         args.input_size,
         args.interval,
         args.backend,
         args.threads,
-        quote(&args.json),
-        quote(&output),
+        quote(&json),
+        quote(&video),
     );
     let pipeline = gst::parse::launch(&desc)
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
@@ -202,11 +202,7 @@ fn run(args: &Args) -> Result<(), String> {
             .property::<Option<String>>("active-backend")
             .unwrap_or_default()
     );
-    println!(
-        "video: {}\njson:  {}",
-        args.output.display(),
-        args.json.display()
-    );
+    println!("video: {}\njson:  {}", video.display(), json.display());
     Ok(())
 }
 
@@ -221,19 +217,14 @@ fn first_error(pipeline: &gst::Pipeline) -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
+    let args = <Args as clap::Parser>::parse();
+    let output = args.output();
+    match run(&args, &output) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Do not leave an empty video behind.
-            if std::fs::metadata(&args.output).is_ok_and(|m| m.len() == 0) {
-                let _ = std::fs::remove_file(&args.output);
+            if std::fs::metadata(&output).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&output);
             }
             eprintln!("error: {e}");
             ExitCode::FAILURE
