@@ -202,7 +202,22 @@ fn bench_preprocess(c: &mut Criterion) {
     let y: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
     let uv: Vec<u8> = (0..w * h / 2).map(|i| (i % 241) as u8).collect();
     let frame = SourceFrame::new(PixelFormat::Nv12, w, h, vec![(&y, w), (&uv, w)]).unwrap();
+    // Baseline for the YUV cases: the same frame size already in RGB.
+    let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 253) as u8).collect();
+    let rgb_frame = SourceFrame::new(PixelFormat::Rgb, w, h, vec![(&rgb, w * 3)]).unwrap();
     let mut pre = Preprocessor::new();
+    let g = Geometry::new(w as u32, h as u32, 256, 256, ResizeMode::Letterbox);
+    let fmt = InputFormat {
+        layout: TensorLayout::Nhwc,
+        elem: InputElem::I32,
+        normalize: Normalize::IDENTITY,
+    };
+    c.bench_function("preprocess_1080p_rgb_to_movenet_256", |b| {
+        b.iter(|| {
+            let (data, _) = pre.run(black_box(&rgb_frame), &g, &fmt);
+            black_box(matches!(data, gsttrtpose::engine::InputData::F32(_)));
+        })
+    });
     for (name, iw, ih, fmt) in [
         (
             "preprocess_1080p_nv12_to_movenet_256",

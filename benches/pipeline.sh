@@ -13,7 +13,7 @@ default_model=data/models/movenet-multipose.onnx
 VIDEO=${1:-$default_video}; MODEL=${2:-$default_model}; THREADS=${3:-1}; SIZE=${4:-256}
 ORT_LIB=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1 || true)
 [ -n "$ORT_LIB" ] || { echo "run scripts/setup.sh first (.venv with ONNX Runtime)" >&2; exit 1; }
-export ORT_DYLIB_PATH="$ORT_LIB" TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB"
+export ORT_DYLIB_PATH="$ORT_LIB"
 .venv/bin/python -c 'import cv2' 2>/dev/null || .venv/bin/python -m pip install -q opencv-python-headless
 cargo build --release --quiet --example bench_pipeline
 rust=$(./target/release/examples/bench_pipeline "$VIDEO" "$MODEL" "$THREADS" "$SIZE")

@@ -10,6 +10,6 @@ FRAMES=${1:-10000}
 MODEL=${2:-data/models/movenet-multipose-256x256.onnx}
 [ -f "$MODEL" ] || MODEL=../shared/models/movenet-multipose-256x256.onnx
 ORT_LIB=$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
-export ORT_DYLIB_PATH="$ORT_LIB" TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB"
+export ORT_DYLIB_PATH="$ORT_LIB"
 cargo build --release --quiet --example soak
 ./target/release/examples/soak "$FRAMES" "$MODEL"

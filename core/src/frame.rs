@@ -259,12 +259,6 @@ impl ChromaSiting {
         h_cosited: true,
         v_cosited: false,
     };
-
-    /// Shift of the sample grid, in chroma samples, for resampling: a cosited sample lies a
-    /// quarter of a chroma sample before where a centred one would.
-    pub fn shift(cosited: bool) -> f64 {
-        if cosited { 0.25 } else { 0.0 }
-    }
 }
 
 /// How a frame's YUV samples map to RGB.

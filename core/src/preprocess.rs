@@ -19,16 +19,14 @@ pub(crate) struct Taps {
 }
 
 impl Taps {
-    /// PIL-style bilinear weights from `in_size` samples to `out_size` samples. `shift` moves
-    /// the output grid over the source by that many source samples (cosited chroma, see
-    /// [`ChromaSiting::shift`]); 0 for luma and RGB.
-    pub(crate) fn new(in_size: usize, out_size: usize, shift: f64) -> Self {
+    /// PIL-style bilinear weights from `in_size` samples to `out_size` samples.
+    pub(crate) fn new(in_size: usize, out_size: usize) -> Self {
         let mut t = Taps::default();
         let scale = in_size as f64 / out_size.max(1) as f64;
         let filterscale = scale.max(1.0);
         let support = filterscale;
         for xx in 0..out_size {
-            let center = (xx as f64 + 0.5) * scale + shift;
+            let center = (xx as f64 + 0.5) * scale;
             let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(in_size - 1);
             let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, in_size);
             t.first.push(t.weights.len());
@@ -64,8 +62,7 @@ impl Taps {
 /// the horizontal pass on the output rows only.
 #[derive(Debug, Default)]
 struct PlaneResampler {
-    /// Sizes and the grid shift (as bits) the taps were made for.
-    key: Option<(usize, usize, usize, usize, u64, u64)>,
+    key: Option<(usize, usize, usize, usize)>,
     htaps: Taps,
     vtaps: Taps,
     /// Ring of source rows as floats (`slots × in_w × channels`) and the row in each slot.
@@ -86,20 +83,12 @@ impl PlaneResampler {
         channels: usize,
         out_w: usize,
         out_h: usize,
-        shift: (f64, f64),
         mut fill_row: impl FnMut(usize, &mut [f32]),
     ) {
-        let key = (
-            in_w,
-            in_h,
-            out_w,
-            out_h,
-            shift.0.to_bits(),
-            shift.1.to_bits(),
-        );
+        let key = (in_w, in_h, out_w, out_h);
         if self.key != Some(key) {
-            self.htaps = Taps::new(in_w.max(1), out_w, shift.0);
-            self.vtaps = Taps::new(in_h.max(1), out_h, shift.1);
+            self.htaps = Taps::new(in_w.max(1), out_w);
+            self.vtaps = Taps::new(in_h.max(1), out_h);
             self.key = Some(key);
         }
         let rw = in_w * channels;
@@ -160,11 +149,10 @@ fn bytes_to_f32(src: &[u8], out: &mut [f32]) {
 /// Reusable preprocessing state; buffers and weights are rebuilt only when sizes change.
 #[derive(Debug, Default)]
 pub struct Preprocessor {
-    /// Packed pixels, gray or luma.
+    /// Packed RGB pixels, gray, or YUV converted to RGB row by row.
     main: PlaneResampler,
-    /// U (or interleaved UV) and V planes of 4:2:0 frames, resampled at their own resolution.
-    chroma_u: PlaneResampler,
-    chroma_v: PlaneResampler,
+    /// 4:2:0 chroma of the current row, interpolated between chroma rows.
+    chroma_line: Vec<f32>,
     f32_out: Vec<f32>,
     i32_out: Vec<i32>,
     shape: Vec<usize>,
@@ -203,8 +191,8 @@ impl Preprocessor {
         }
         if frame.width > 0 && frame.height > 0 && cw > 0 && ch > 0 {
             self.resample(frame, cw, ch);
-            let (matrix, f) = (frame.colorimetry.to_rgb(), frame.format);
-            let (main, cu, cv) = (&self.main.out, &self.chroma_u.out, &self.chroma_v.out);
+            let f = frame.format;
+            let main = &self.main.out;
             let out = &mut self.f32_out;
             let nhwc = format.layout == TensorLayout::Nhwc;
             // Integer inputs see pixel values as an 8-bit resize would give; values are
@@ -233,24 +221,8 @@ impl Preprocessor {
                         write(oy, ox, [main[i]; 3]);
                     }
                 }
-                PixelFormat::I420 | PixelFormat::Yv12 => {
-                    for (i, (oy, ox)) in grid.enumerate() {
-                        write(oy, ox, matrix.apply(main[i], cu[i] - 128.0, cv[i] - 128.0));
-                    }
-                }
-                PixelFormat::Nv12 | PixelFormat::Nv21 => {
-                    let (ui, vi) = if f == PixelFormat::Nv12 {
-                        (0, 1)
-                    } else {
-                        (1, 0)
-                    };
-                    for (i, (oy, ox)) in grid.enumerate() {
-                        let (u, v) = (cu[2 * i + ui], cu[2 * i + vi]);
-                        write(oy, ox, matrix.apply(main[i], u - 128.0, v - 128.0));
-                    }
-                }
                 _ => {
-                    // Packed RGB keeps its byte layout; packed 4:2:2 was converted to RGB.
+                    // Packed RGB keeps its byte layout; YUV was converted to RGB.
                     let (bytes, r, g, b) = match f.packed_layout() {
                         Some(l) => (l.bytes, l.r, l.g, l.b),
                         None => (3, 0, 1, 2),
@@ -277,66 +249,154 @@ impl Preprocessor {
         }
     }
 
-    /// Resamples the frame's planes onto the `cw × ch` content grid.
+    /// Resamples the frame onto the `cw × ch` content grid. YUV frames are converted to RGB
+    /// at their own resolution first (chroma interpolated as sited, values clamped), as a
+    /// decoder would before any resize, so a YUV frame gives what its RGB conversion gives.
     fn resample(&mut self, frame: &SourceFrame, cw: usize, ch: usize) {
         let (w, h, f) = (frame.width, frame.height, frame.format);
-        let plane_row = |plane: usize, bytes: usize| {
-            let (data, stride) = frame.planes[plane];
-            move |y: usize, out: &mut [f32]| {
-                bytes_to_f32(&data[y * stride..y * stride + bytes], out)
-            }
-        };
+        let to_rgb = frame.colorimetry.to_rgb();
+        let siting = frame.colorimetry.siting;
         if let Some(l) = f.packed_layout() {
-            self.main
-                .run(w, h, l.bytes, cw, ch, (0.0, 0.0), plane_row(0, w * l.bytes));
+            let (data, stride) = frame.planes[0];
+            self.main.run(w, h, l.bytes, cw, ch, |y, out| {
+                bytes_to_f32(&data[y * stride..y * stride + w * l.bytes], out)
+            });
+        } else if f == PixelFormat::Gray8 {
+            let (data, stride) = frame.planes[0];
+            self.main.run(w, h, 1, cw, ch, |y, out| {
+                bytes_to_f32(&data[y * stride..y * stride + w], out)
+            });
         } else if f.packed_422().is_some() {
-            let to_rgb = frame.colorimetry.to_rgb();
-            let cosited = frame.colorimetry.siting.h_cosited;
-            self.main.run(w, h, 3, cw, ch, (0.0, 0.0), |y, out| {
-                row_rgb_422(frame, to_rgb, cosited, y, out)
+            self.main.run(w, h, 3, cw, ch, |y, out| {
+                row_rgb_422(frame, to_rgb, siting.h_cosited, y, out)
             });
         } else {
-            self.main.run(w, h, 1, cw, ch, (0.0, 0.0), plane_row(0, w));
-            let (cws, chs) = (w.div_ceil(2), h.div_ceil(2));
-            let s = frame.colorimetry.siting;
-            let shift = (
-                ChromaSiting::shift(s.h_cosited),
-                ChromaSiting::shift(s.v_cosited),
-            );
-            match f {
-                PixelFormat::I420 | PixelFormat::Yv12 => {
-                    let (iu, iv) = if f == PixelFormat::I420 {
-                        (1, 2)
-                    } else {
-                        (2, 1)
-                    };
-                    self.chroma_u
-                        .run(cws, chs, 1, cw, ch, shift, plane_row(iu, cws));
-                    self.chroma_v
-                        .run(cws, chs, 1, cw, ch, shift, plane_row(iv, cws));
-                }
-                PixelFormat::Nv12 | PixelFormat::Nv21 => {
-                    self.chroma_u
-                        .run(cws, chs, 2, cw, ch, shift, plane_row(1, 2 * cws));
-                }
-                _ => {}
-            }
+            let line = &mut self.chroma_line;
+            self.main.run(w, h, 3, cw, ch, |y, out| {
+                row_rgb_420(frame, to_rgb, siting, y, line, out)
+            });
         }
     }
 }
 
-/// Where luma sample `x` falls between the chroma samples of a 4:2:2 row of `n` chroma
-/// samples: the left one, the right one and the right one's weight (0, ¼, ½ or ¾, exact in
-/// floats, so the GPU kernel gets the same values).
+/// Where luma sample `x` falls between the chroma samples along one axis of `n` chroma
+/// samples (subsampled by 2): the lower one, the upper one and the upper one's weight
+/// (0, ¼, ½ or ¾, exact in floats, so the GPU kernel gets the same values).
 #[inline]
-pub(crate) fn chroma_422_taps(x: usize, n: usize, cosited: bool) -> (usize, usize, f32) {
-    // In quarter chroma samples: luma x sits at 2x + 1, chroma k at 4k + 2 (centred) or 4k + 1.
-    let pos = 2 * x as i64 + 1 - if cosited { 1 } else { 2 };
-    let j = pos.div_euclid(4);
-    let frac = pos.rem_euclid(4) as f32 * 0.25;
-    let last = n as i64 - 1;
-    let (a, b) = (j.clamp(0, last) as usize, (j + 1).clamp(0, last) as usize);
-    (a, b, frac)
+pub(crate) fn chroma_taps(x: usize, n: usize, cosited: bool) -> (usize, usize, f32) {
+    // In quarter chroma samples: luma x sits at 2x + 1, chroma k at 4k + 2 (centred) or 4k + 1;
+    // shifted by 4 to stay non-negative.
+    let pos = 2 * x + 3 + cosited as usize;
+    let (j, frac) = (pos / 4, (pos % 4) as f32 * 0.25);
+    let last = n.max(1) - 1;
+    // j is the upper neighbour; j - 1 the lower, both clamped to the row.
+    ((j.max(1) - 1).min(last), j.min(last), frac)
+}
+
+/// Converts row `y` of a 4:2:0 frame (I420, YV12, NV12, NV21) to RGB floats (0..255),
+/// `3 * width` values, with chroma interpolated bilinearly between the four samples around
+/// each pixel as the frame's siting places them: first between the two chroma rows, then
+/// along the row (the same operations as [`chroma_taps`] weights, pair by pair). `line` is
+/// scratch space.
+fn row_rgb_420(
+    frame: &SourceFrame,
+    m: YuvToRgb,
+    siting: ChromaSiting,
+    y: usize,
+    line: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let (w, h) = (frame.width, frame.height);
+    let (cw, chh) = (w.div_ceil(2), h.div_ceil(2));
+    let (ya, yb, ty) = chroma_taps(y, chh, siting.v_cosited);
+    let row = |plane: usize, r: usize, len: usize| {
+        let (data, stride) = frame.planes[plane];
+        &data[r * stride..r * stride + len]
+    };
+    line.resize(2 * cw + 3 * w, 0.0);
+    let (hu, rest) = line.split_at_mut(cw);
+    let (hv, rest) = rest.split_at_mut(cw);
+    let (u_full, rest) = rest.split_at_mut(w);
+    let (v_full, b_full) = rest.split_at_mut(w);
+    let blend = |a: u8, b: u8| a as f32 * (1.0 - ty) + b as f32 * ty;
+    match frame.format {
+        PixelFormat::I420 | PixelFormat::Yv12 => {
+            let (pu, pv) = if frame.format == PixelFormat::I420 {
+                (1, 2)
+            } else {
+                (2, 1)
+            };
+            for (dst, p) in [(&mut *hu, pu), (&mut *hv, pv)] {
+                let (ra, rb) = (row(p, ya, cw), row(p, yb, cw));
+                for ((o, &a), &b) in dst.iter_mut().zip(ra).zip(rb) {
+                    *o = blend(a, b);
+                }
+            }
+        }
+        _ => {
+            let (iu, iv) = if frame.format == PixelFormat::Nv21 {
+                (1, 0)
+            } else {
+                (0, 1)
+            };
+            let (ra, rb) = (row(1, ya, 2 * cw), row(1, yb, 2 * cw));
+            for (k, (a, b)) in ra.chunks_exact(2).zip(rb.chunks_exact(2)).enumerate() {
+                hu[k] = blend(a[iu], b[iu]);
+                hv[k] = blend(a[iv], b[iv]);
+            }
+        }
+    }
+    // Along the row: luma 2k and 2k + 1 take chroma k and a neighbour (the edges repeat).
+    for (half, full) in [(&*hu, &mut *u_full), (&*hv, &mut *v_full)] {
+        let at = |k: usize| half[k.min(cw - 1)];
+        let mut pairs = full.chunks_exact_mut(2);
+        if siting.h_cosited {
+            for ((pair, &c), &hi) in (&mut pairs)
+                .zip(half)
+                .zip(half.iter().skip(1).chain([&half[cw - 1]]))
+            {
+                pair[0] = c * 1.0 + hi * 0.0;
+                pair[1] = c * 0.5 + hi * 0.5;
+            }
+        } else {
+            let lo = std::iter::once(&half[0]).chain(half.iter());
+            let hi = half.iter().skip(1).chain([&half[cw - 1]]);
+            for (((pair, &c), &lo), &hi) in (&mut pairs).zip(half).zip(lo).zip(hi) {
+                pair[0] = lo * 0.25 + c * 0.75;
+                pair[1] = c * 0.75 + hi * 0.25;
+            }
+        }
+        // An odd width leaves one luma sample, the last chroma sample's first.
+        if let [last] = pairs.into_remainder() {
+            let k = cw - 1;
+            *last = if siting.h_cosited {
+                at(k) * 1.0 + at(k + 1) * 0.0
+            } else {
+                at(k.max(1) - 1) * 0.25 + at(k) * 0.75
+            };
+        }
+    }
+    // Planar and in place (U becomes R, V becomes G) so that the matrix vectorizes.
+    let luma = row(0, y, w);
+    for (((&l, u), v), b) in luma
+        .iter()
+        .zip(u_full.iter_mut())
+        .zip(v_full.iter_mut())
+        .zip(b_full.iter_mut())
+    {
+        let rgb = m.apply(l as f32, *u - 128.0, *v - 128.0);
+        (*u, *v, *b) = (rgb[0], rgb[1], rgb[2]);
+    }
+    for (((o, &r), &g), &b) in out
+        .chunks_exact_mut(3)
+        .zip(&*u_full)
+        .zip(&*v_full)
+        .zip(&*b_full)
+    {
+        o[0] = r;
+        o[1] = g;
+        o[2] = b;
+    }
 }
 
 /// Converts row `y` of a packed 4:2:2 frame to RGB floats (0..255), `3 * width` values, with
@@ -348,7 +408,7 @@ fn row_rgb_422(frame: &SourceFrame, m: YuvToRgb, cosited: bool, y: usize, out: &
     let n = frame.width.div_ceil(2);
     let chroma = |k: usize, off: usize| row[4 * k + off] as f32;
     for (x, o) in out.chunks_exact_mut(3).take(frame.width).enumerate() {
-        let (a, b, t) = chroma_422_taps(x, n, cosited);
+        let (a, b, t) = chroma_taps(x, n, cosited);
         let lerp = |off| chroma(a, off) * (1.0 - t) + chroma(b, off) * t;
         let rgb = m.apply(
             row[2 * x + l.y] as f32,
@@ -505,23 +565,61 @@ mod tests {
         ] {
             let got: Vec<f32> = (0..4)
                 .map(|x| {
-                    let (a, b, t) = chroma_422_taps(x, 2, cosited);
+                    let (a, b, t) = chroma_taps(x, 2, cosited);
                     [64.0f32, 192.0][a] * (1.0 - t) + [64.0f32, 192.0][b] * t
                 })
                 .collect();
             assert_eq!(got, want, "cosited {cosited}");
-            // Planar chroma upsampling puts its taps at the same places.
-            let taps = Taps::new(2, 4, ChromaSiting::shift(cosited));
-            let planar: Vec<f32> = (0..4)
-                .map(|i| {
-                    let (s, w) = taps.of(i);
-                    w.iter()
-                        .enumerate()
-                        .map(|(k, w)| [64.0f32, 192.0][s + k] * w)
-                        .sum()
-                })
-                .collect();
-            assert_eq!(planar, want, "planar, cosited {cosited}");
+        }
+    }
+
+    #[test]
+    fn row_conversion_equals_the_per_pixel_definition_the_gpu_kernel_uses() {
+        // Odd sizes, both sitings, planar and semi-planar: row_rgb_420's pairwise loops must
+        // give exactly what chroma_taps gives pixel by pixel (as the CUDA kernel computes).
+        let (w, h) = (7usize, 5usize);
+        let (cw, chh) = (w.div_ceil(2), h.div_ceil(2));
+        let byte = |i: usize| (i.wrapping_mul(2654435761) >> 7) as u8;
+        let y: Vec<u8> = (0..w * h).map(byte).collect();
+        let u: Vec<u8> = (0..cw * chh).map(|i| byte(i + 1000)).collect();
+        let v: Vec<u8> = (0..cw * chh).map(|i| byte(i + 2000)).collect();
+        let uv: Vec<u8> = u.iter().zip(&v).flat_map(|(&a, &b)| [a, b]).collect();
+        for siting in [
+            ChromaSiting::JPEG,
+            ChromaSiting::MPEG2,
+            ChromaSiting {
+                h_cosited: true,
+                v_cosited: true,
+            },
+        ] {
+            let c = Colorimetry {
+                siting,
+                ..Colorimetry::JPEG
+            };
+            let m = c.to_rgb();
+            for frame in [
+                SourceFrame::new(PixelFormat::I420, w, h, vec![(&y, w), (&u, cw), (&v, cw)]),
+                SourceFrame::new(PixelFormat::Nv12, w, h, vec![(&y, w), (&uv, 2 * cw)]),
+            ] {
+                let frame = frame.unwrap().with_colorimetry(c);
+                let mut line = Vec::new();
+                let mut out = vec![0.0; 3 * w];
+                for row in 0..h {
+                    row_rgb_420(&frame, m, siting, row, &mut line, &mut out);
+                    let (ya, yb, ty) = chroma_taps(row, chh, siting.v_cosited);
+                    for x in 0..w {
+                        let (a, b, t) = chroma_taps(x, cw, siting.h_cosited);
+                        let at = |p: &[u8], r: usize, k: usize| p[r * cw + k] as f32;
+                        let ch = |p: &[u8]| {
+                            let ca = at(p, ya, a) * (1.0 - ty) + at(p, yb, a) * ty;
+                            let cb = at(p, ya, b) * (1.0 - ty) + at(p, yb, b) * ty;
+                            ca * (1.0 - t) + cb * t
+                        };
+                        let want = m.apply(y[row * w + x] as f32, ch(&u) - 128.0, ch(&v) - 128.0);
+                        assert_eq!(&out[3 * x..3 * x + 3], &want, "{siting:?} row {row} x {x}");
+                    }
+                }
+            }
         }
     }
 }

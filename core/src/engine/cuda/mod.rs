@@ -12,7 +12,7 @@ use cudarc::driver::{
     sys::CUdeviceptr,
 };
 
-use crate::frame::{ChromaSiting, Colorimetry, PixelFormat, SourceFrame};
+use crate::frame::{Colorimetry, PixelFormat, SourceFrame};
 use crate::pose::Geometry;
 use crate::preprocess::Taps;
 use crate::tensor::{InputElem, InputFormat, TensorLayout};
@@ -141,8 +141,9 @@ struct KernelParams {
     g: i32,
     b: i32,
     uv_u: i32,
-    /// Packed 4:2:2: chroma cosited with the even luma samples.
-    cosited_422: i32,
+    /// YUV: chroma cosited with the even luma columns / rows (else centred).
+    cosited_h: i32,
+    cosited_v: i32,
     /// YUV → RGB: luma offset and scale, then Cr→R, Cb→G, Cr→G, Cb→B.
     yuv: [f32; 6],
     in_w: i32,
@@ -189,16 +190,9 @@ impl TapTables {
         }
     }
 
-    fn plane(
-        &mut self,
-        in_w: usize,
-        in_h: usize,
-        out_w: usize,
-        out_h: usize,
-        shift: (f64, f64),
-    ) -> PlaneParams {
-        let h = self.push(&Taps::new(in_w.max(1), out_w, shift.0));
-        let v = self.push(&Taps::new(in_h.max(1), out_h, shift.1));
+    fn plane(&mut self, in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> PlaneParams {
+        let h = self.push(&Taps::new(in_w.max(1), out_w));
+        let v = self.push(&Taps::new(in_h.max(1), out_h));
         PlaneParams {
             width: in_w as i32,
             height: in_h as i32,
@@ -223,12 +217,9 @@ fn layout_for(
     let mut t = TapTables::default();
     let m = colorimetry.to_rgb();
     let s = colorimetry.siting;
-    let shift = (
-        ChromaSiting::shift(s.h_cosited),
-        ChromaSiting::shift(s.v_cosited),
-    );
     let mut p = KernelParams {
-        cosited_422: s.h_cosited as i32,
+        cosited_h: s.h_cosited as i32,
+        cosited_v: s.v_cosited as i32,
         yuv: [m.y_offset, m.y_scale, m.cr_v, m.cg_u, m.cg_v, m.cb_u],
         in_w: geometry.input_w as i32,
         in_h: geometry.input_h as i32,
@@ -242,8 +233,13 @@ fn layout_for(
         offset: input.normalize.offset,
         ..Default::default()
     };
-    p.main = t.plane(width, height, cw, ch, (0.0, 0.0));
-    let (cws, chs) = (width.div_ceil(2), height.div_ceil(2));
+    p.main = t.plane(width, height, cw, ch);
+    // 4:2:0 chroma is read per source pixel (no taps of its own): only its size matters.
+    let chroma = PlaneParams {
+        width: width.div_ceil(2) as i32,
+        height: height.div_ceil(2) as i32,
+        ..Default::default()
+    };
     if let Some(l) = format.packed_layout() {
         (p.kind, p.bytes, p.r, p.g, p.b) = (0, l.bytes as i32, l.r as i32, l.g as i32, l.b as i32);
     } else if let Some(l) = format.packed_422() {
@@ -253,13 +249,12 @@ fn layout_for(
             PixelFormat::Gray8 => p.kind = 1,
             PixelFormat::I420 | PixelFormat::Yv12 => {
                 p.kind = 2;
-                p.cu = t.plane(cws, chs, cw, ch, shift);
-                p.cv = t.plane(cws, chs, cw, ch, shift);
+                (p.cu, p.cv) = (chroma, chroma);
             }
             _ => {
                 p.kind = 3;
                 p.uv_u = (format == PixelFormat::Nv21) as i32;
-                p.cu = t.plane(cws, chs, cw, ch, shift);
+                p.cu = chroma;
             }
         }
     }
@@ -449,7 +444,7 @@ mod tests {
         // planes of 48 bytes).
         assert_eq!(std::mem::size_of::<TapsRef>(), 12);
         assert_eq!(std::mem::size_of::<PlaneParams>(), 48);
-        assert_eq!(std::mem::offset_of!(KernelParams, scale), 84);
+        assert_eq!(std::mem::offset_of!(KernelParams, scale), 88);
         assert_eq!(std::mem::offset_of!(KernelParams, main), 112);
         assert_eq!(std::mem::size_of::<KernelParams>(), 112 + 3 * 48);
     }
@@ -457,8 +452,8 @@ mod tests {
     #[test]
     fn tap_tables_index_weights_globally() {
         let mut t = TapTables::default();
-        let a = t.push(&Taps::new(10, 4, 0.0));
-        let b = t.push(&Taps::new(6, 3, 0.0));
+        let a = t.push(&Taps::new(10, 4));
+        let b = t.push(&Taps::new(6, 3));
         let first_b = t.ints[b.first as usize] as usize;
         let count_a: i32 = t.ints[a.count as usize..a.count as usize + 4].iter().sum();
         assert_eq!(

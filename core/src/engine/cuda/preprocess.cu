@@ -25,7 +25,8 @@ struct Params {
     int bytes;      // packed RGB: bytes per pixel
     int r, g, b;    // packed RGB: byte offsets; 4:2:2: luma, u, v offsets in the macropixel
     int uv_u;       // semi-planar: index of U in the UV pair (0 NV12, 1 NV21)
-    int cosited_422;  // packed 4:2:2: chroma on the even luma samples (else centred)
+    int cosited_h;  // YUV: chroma on the even luma columns (else centred between two)
+    int cosited_v;  // 4:2:0: chroma on the even luma rows
     float yuv[6];   // luma offset, luma scale, Cr->R, Cb->G, Cr->G, Cb->B (src/frame.rs)
     int in_w, in_h;             // network input size
     int content_w, content_h, pad_x, pad_y;
@@ -50,8 +51,8 @@ __device__ __forceinline__ void yuv_to_rgb(const float* m, float y, float u, flo
     rgb[2] = clamp255(__fadd_rn(yv, __fmul_rn(m[5], u)));
 }
 
-// chroma_422_taps in core/src/preprocess.rs: neighbours of luma x and the right one's weight.
-__device__ __forceinline__ void chroma_422_taps(int x, int n, int cosited, int* a, int* b,
+// chroma_taps in core/src/preprocess.rs: neighbours of luma x and the upper one's weight.
+__device__ __forceinline__ void chroma_taps(int x, int n, int cosited, int* a, int* b,
                                                 float* t) {
     int pos = 2 * x + 1 - (cosited ? 1 : 2);
     int j = pos >= 0 ? pos / 4 : -((-pos + 3) / 4);
@@ -61,16 +62,47 @@ __device__ __forceinline__ void chroma_422_taps(int x, int n, int cosited, int* 
     *b = j + 1 < 0 ? 0 : (j + 1 > last ? last : j + 1);
 }
 
-// Source sample (channel c of pixel x in row y) of one plane as float.
+// One chroma value of a 4:2:0 plane (`step` bytes between samples, starting at `first`):
+// between rows ya/yb first, then between columns a/b, as row_rgb_420 does.
+__device__ __forceinline__ float chroma_420(const unsigned char* frame, const Plane& pl, int step,
+                                            int first, int ya, int yb, float ty, int a, int b,
+                                            float t) {
+    const unsigned char* r0 = frame + pl.offset + (unsigned long long)ya * pl.stride + first;
+    const unsigned char* r1 = frame + pl.offset + (unsigned long long)yb * pl.stride + first;
+    float ca = __fadd_rn(__fmul_rn((float)r0[a * step], 1.0f - ty),
+                         __fmul_rn((float)r1[a * step], ty));
+    float cb = __fadd_rn(__fmul_rn((float)r0[b * step], 1.0f - ty),
+                         __fmul_rn((float)r1[b * step], ty));
+    return __fadd_rn(__fmul_rn(ca, 1.0f - t), __fmul_rn(cb, t));
+}
+
+// Source sample (channel c of pixel x in row y) of one plane as float. YUV is converted to RGB
+// per source pixel first, as on the CPU (row_rgb_420, row_rgb_422).
 __device__ __forceinline__ float sample(const unsigned char* frame, const Params& p,
                                         const Plane& pl, int channels, int x, int y, int c) {
     const unsigned char* row = frame + pl.offset + (unsigned long long)y * pl.stride;
+    if (p.kind == 2 || p.kind == 3) {
+        int a, b, ya, yb;
+        float t, ty;
+        chroma_taps(x, p.cu.width, p.cosited_h, &a, &b, &t);
+        chroma_taps(y, p.cu.height, p.cosited_v, &ya, &yb, &ty);
+        float u, v;
+        if (p.kind == 2) {
+            u = chroma_420(frame, p.cu, 1, 0, ya, yb, ty, a, b, t);
+            v = chroma_420(frame, p.cv, 1, 0, ya, yb, ty, a, b, t);
+        } else {
+            u = chroma_420(frame, p.cu, 2, p.uv_u, ya, yb, ty, a, b, t);
+            v = chroma_420(frame, p.cu, 2, 1 - p.uv_u, ya, yb, ty, a, b, t);
+        }
+        float rgb[3];
+        yuv_to_rgb(p.yuv, (float)row[x], __fsub_rn(u, 128.0f), __fsub_rn(v, 128.0f), rgb);
+        return rgb[c];
+    }
     if (p.kind == 4) {
-        // Packed 4:2:2 is converted to RGB per source pixel first, as on the CPU, with chroma
-        // interpolated between its two nearest samples.
+        // Packed 4:2:2: chroma interpolated between its two nearest samples.
         int a, b;
         float t;
-        chroma_422_taps(x, (pl.width + 1) / 2, p.cosited_422, &a, &b, &t);
+        chroma_taps(x, (pl.width + 1) / 2, p.cosited_h, &a, &b, &t);
         float u = __fadd_rn(__fmul_rn((float)row[4 * a + p.g], 1.0f - t),
                             __fmul_rn((float)row[4 * b + p.g], t));
         float v = __fadd_rn(__fmul_rn((float)row[4 * a + p.b], 1.0f - t),
@@ -125,21 +157,9 @@ extern "C" __global__ void trtpose_preprocess(const unsigned char* __restrict__ 
         float g;
         resample(frame, taps_i, taps_w, p, p.main, 1, 1, ox, oy, &g);
         rgb[0] = rgb[1] = rgb[2] = g;
-    } else if (p.kind == 4) {
-        resample(frame, taps_i, taps_w, p, p.main, 3, 3, ox, oy, rgb);
     } else {
-        float y, uv[2];
-        resample(frame, taps_i, taps_w, p, p.main, 1, 1, ox, oy, &y);
-        if (p.kind == 2) {
-            resample(frame, taps_i, taps_w, p, p.cu, 1, 1, ox, oy, &uv[0]);
-            resample(frame, taps_i, taps_w, p, p.cv, 1, 1, ox, oy, &uv[1]);
-        } else {
-            float pair[2];
-            resample(frame, taps_i, taps_w, p, p.cu, 2, 2, ox, oy, pair);
-            uv[0] = pair[p.uv_u];
-            uv[1] = pair[1 - p.uv_u];
-        }
-        yuv_to_rgb(p.yuv, y, uv[0] - 128.0f, uv[1] - 128.0f, rgb);
+        // YUV, converted per source pixel in sample().
+        resample(frame, taps_i, taps_w, p, p.main, 3, 3, ox, oy, rgb);
     }
     unsigned long long plane = (unsigned long long)p.in_w * p.in_h;
     for (int c = 0; c < 3; ++c) {
