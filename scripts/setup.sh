@@ -3,23 +3,42 @@
 #   1. system packages (GStreamer dev files and plugins for decoding/encoding, PyGObject)
 #   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv)
 #   3. NVIDIA's runtime compiler (NVRTC, CPU-only) there, so tests compile the GPU kernel
-#   4. release build of the plugin and tools, with the ONNX Runtime path baked in
+#   4. release build of the plugin and tools; records where ONNX Runtime and the models are in
+#      ~/.config/gst-trtpose/config.toml, so the tools and the plugin find them from any folder
 #   5. the default model (MoveNet multipose, converted to ONNX) into data/models
 #   6. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
 # It is idempotent: finished steps are skipped. Options:
-#   --no-models   skip steps 5 and 6 (CI uses this; tests can read ../shared)
+#   --no-models       skip steps 5 and 6 (CI uses this; tests can read ../shared)
+#   --install         then install like a GStreamer plugin: the plugin into
+#                     ~/.local/share/gstreamer-1.0/plugins, trtpose-run and trtposeconvert into
+#                     ~/.local/bin, ONNX Runtime and the models into ~/.local/share/gst-trtpose
+#   --prefix DIR      with --install: DIR/lib/gstreamer-1.0, DIR/bin, DIR/share/gst-trtpose
+#   --uninstall       remove what --install installed (and the config file it wrote)
+#   --clean-cache     delete data/cache (the model converter's downloads and environment)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WITH_MODELS=1
-for arg in "$@"; do
-  case "$arg" in
+INSTALL=0
+PREFIX=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-models) WITH_MODELS=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "unknown option $arg" >&2; exit 2 ;;
+    --install) INSTALL=1 ;;
+    --prefix) [ $# -ge 2 ] || { echo "--prefix needs a folder" >&2; exit 2; }
+              PREFIX=$(realpath -m "$2"); shift ;;
+    --prefix=*) PREFIX=$(realpath -m "${1#--prefix=}") ;;
+    --uninstall) exec "$ROOT/scripts/install.sh" --uninstall ;;
+    --clean-cache)
+      du -sh data/cache 2>/dev/null || true
+      rm -rf data/cache && echo "removed data/cache"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
-TOTAL=$((4 + 2 * WITH_MODELS))
+[ -z "$PREFIX" ] || [ "$INSTALL" = 1 ] || { echo "--prefix goes with --install" >&2; exit 2; }
+TOTAL=$((4 + 2 * WITH_MODELS + INSTALL))
 N=0
 step() { N=$((N + 1)); printf '\n==> [%d/%d] %s\n' "$N" "$TOTAL" "$*"; }
 
@@ -77,8 +96,11 @@ step "NVRTC 13 in .venv (compiles the CUDA kernel in tests)"
 if ls .venv/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1; then
   echo "present"
 else
-  .venv/bin/python -m pip install --disable-pip-version-check -q "nvidia-cuda-nvrtc==13.0.88" \
-    || echo "warning: NVRTC not installed; the kernel compile test will fail" >&2
+  if .venv/bin/python -m pip install --disable-pip-version-check -q "nvidia-cuda-nvrtc==13.0.88"; then
+    echo "installed nvidia-cuda-nvrtc 13.0.88"
+  else
+    echo "warning: NVRTC not installed; the kernel compile test will fail" >&2
+  fi
 fi
 printf 'export ORT_DYLIB_PATH=%q\nexport GST_PLUGIN_PATH=%q${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}\n' \
   "$ORT_LIB" "$ROOT/target/release" > "$ROOT/.venv/trtpose-env.sh"
@@ -88,8 +110,20 @@ if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust 1.92 or newer with rustup (Debian's rustc is too old)" >&2
   exit 1
 fi
-TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB" cargo build --release --locked
+cargo build --release --locked
 echo "plugin: $ROOT/target/release/libgsttrtpose.so"
+# Where ONNX Runtime and the models are, for the plugin and the tools run from any folder
+# (see the README's troubleshooting for the whole search order).
+CONFIG="${XDG_CONFIG_HOME:-$HOME/.config}/gst-trtpose/config.toml"
+if [ ! -f "$CONFIG" ] || grep -q '^# written by scripts/setup.sh' "$CONFIG"; then
+  mkdir -p "$(dirname "$CONFIG")"
+  printf '# written by scripts/setup.sh of %s\nort_library = "%s"\nmodels = "%s"\n' \
+    "$ROOT" "$ORT_LIB" "$ROOT/data/models" > "$CONFIG.tmp"
+  if cmp -s "$CONFIG.tmp" "$CONFIG"; then rm "$CONFIG.tmp"; else mv "$CONFIG.tmp" "$CONFIG"; fi
+  echo "config: $CONFIG"
+else
+  echo "config: $CONFIG (written by an install; left as it is)"
+fi
 
 if [ "$WITH_MODELS" = 1 ]; then
   step "Default model (MoveNet multipose, plus lightning and PoseNet) into data/models"
@@ -101,6 +135,8 @@ if [ "$WITH_MODELS" = 1 ]; then
     echo "present: data/media/vtest.avi"
   else
     tmp=$(mktemp -d)
+    # apt downloads as its unprivileged _apt user: give it the folder.
+    chmod 755 "$tmp"; chown _apt "$tmp" 2>/dev/null || true
     (cd "$tmp" && apt_retry apt-get download opencv-doc)
     dpkg-deb -x "$tmp"/opencv-doc_*.deb "$tmp/x"
     src=$(find "$tmp/x" -name vtest.avi | head -n 1)
@@ -111,10 +147,18 @@ if [ "$WITH_MODELS" = 1 ]; then
   fi
 fi
 
+if [ "$INSTALL" = 1 ]; then
+  step "Install"
+  scripts/install.sh ${PREFIX:+--prefix "$PREFIX"}
+  exit 0
+fi
+
 cat <<TXT
 
 Set-up complete. Process the sample video with:
   ./target/release/trtpose-run data/media/vtest.avi
 Use the plugin from gst-launch-1.0 after:
   source .venv/trtpose-env.sh
+or install it for every shell with:
+  scripts/setup.sh --install
 TXT

@@ -10,7 +10,7 @@ if [ -z "$ORT_LIB" ]; then
   echo "ONNX Runtime not found in .venv: run scripts/setup.sh (or scripts/setup.sh --no-models) first" >&2
   exit 1
 fi
-export ORT_DYLIB_PATH="$ORT_LIB" TRTPOSE_DEFAULT_ORT_DYLIB="$ORT_LIB"
+export ORT_DYLIB_PATH="$ORT_LIB"
 # The setup script's NVRTC: the kernel compile test requires it rather than skipping.
 NVRTC_DIR=$(ls -d "$PWD"/.venv/lib/python3*/site-packages/nvidia/cu13/lib 2>/dev/null | head -n 1 || true)
 if [ -n "$NVRTC_DIR" ]; then

@@ -43,6 +43,7 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    "gst-trtpose",
+    // GStreamer's own default origin: the project has no public URL yet, and this field is a URL.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

