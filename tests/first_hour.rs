@@ -107,7 +107,10 @@ fn installed_plugin_and_tools_work_in_a_clean_shell_from_any_folder() {
         "{text}"
     );
     // The origin is a URL or nothing, never the package name.
-    let origin = text.lines().find(|l| l.contains("Origin URL")).unwrap_or_default();
+    let origin = text
+        .lines()
+        .find(|l| l.contains("Origin URL"))
+        .unwrap_or_default();
     assert!(!origin.contains("gst-trtpose"), "{origin}");
     // gst-launch-1.0 with the default model, from the home folder.
     let (o, text) = run(clean("gst-launch-1.0", h).args([
@@ -131,7 +134,10 @@ fn installed_plugin_and_tools_work_in_a_clean_shell_from_any_folder() {
         .args(["--frames", "30", "--input-size", "256"])
         .arg(&video));
     assert!(o.status.success(), "trtpose-run: {text}");
-    assert!(text.contains("done: ") && text.contains("backend cpu"), "{text}");
+    assert!(
+        text.contains("done: ") && text.contains("backend cpu"),
+        "{text}"
+    );
     assert!(
         work.join("clip_pose.jsonl").is_file(),
         "no JSON beside the video: {text}"
@@ -140,8 +146,14 @@ fn installed_plugin_and_tools_work_in_a_clean_shell_from_any_folder() {
     // Uninstall removes what install put there.
     let (o, text) = run(clean(&install, h).arg("--uninstall"));
     assert!(o.status.success(), "uninstall: {text}");
-    assert!(!plugin.exists() && !h.join(".local/bin/trtpose-run").exists(), "{text}");
-    assert!(!h.join(".config/gst-trtpose/config.toml").exists(), "{text}");
+    assert!(
+        !plugin.exists() && !h.join(".local/bin/trtpose-run").exists(),
+        "{text}"
+    );
+    assert!(
+        !h.join(".config/gst-trtpose/config.toml").exists(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -170,8 +182,11 @@ fn without_runtime_or_model_the_errors_name_the_places_searched() {
         .iter()
         .any(|d| {
             std::fs::read_dir(d).is_ok_and(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("libonnxruntime.so"))
+                rd.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("libonnxruntime.so")
+                })
             })
         });
     let (o, text) = run(clean(env!("CARGO_BIN_EXE_trtpose-run"), h)
@@ -199,7 +214,14 @@ fn without_runtime_or_model_the_errors_name_the_places_searched() {
     let (o, text) = run(clean("gst-launch-1.0", h)
         .env("GST_PLUGIN_PATH", &plugin_dir)
         .env("ORT_DYLIB_PATH", common::runtime().library())
-        .args(["videotestsrc", "num-buffers=1", "!", "trtposeinfer", "!", "fakesink"]));
+        .args([
+            "videotestsrc",
+            "num-buffers=1",
+            "!",
+            "trtposeinfer",
+            "!",
+            "fakesink",
+        ]));
     assert!(!o.status.success(), "{text}");
     assert!(
         text.contains("No model set") && text.contains("movenet-multipose.onnx not found"),

@@ -3,10 +3,12 @@
 
 use gsttrtpose::draw::{FrameMut, PlaneMut, Style, draw_people};
 use gsttrtpose::frame::{PixelFormat, SourceFrame};
+use gsttrtpose::model::{FamilyRequest, ModelPlan};
 use gsttrtpose::pose::movenet::decode_multipose;
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
 use gsttrtpose::pose::{Geometry, Keypoint, Person, ResizeMode, Topology};
 use gsttrtpose::preprocess::{InputElem, InputFormat, Normalize, Preprocessor, TensorLayout};
+use gsttrtpose::tensor::{ElementType, TensorSpec};
 use proptest::prelude::*;
 
 /// Map values: mostly small, sometimes peaks, negatives and non-finite values.
@@ -220,4 +222,85 @@ proptest! {
         let gsttrtpose::engine::InputData::F32(v) = input else { unreachable!() };
         prop_assert!(v.iter().all(|x| x.is_finite() && *x >= -2.0 - 1e-3 && *x <= 2.0 + 1e-3));
     }
+}
+
+/// A model input or output description with dims drawn around the sizes families use.
+fn tensor_spec(rank: std::ops::Range<usize>) -> impl Strategy<Value = TensorSpec> {
+    let dim = prop_oneof![
+        Just(-1i64),
+        Just(1i64),
+        Just(3i64),
+        Just(6),
+        Just(17),
+        Just(19),
+        Just(32),
+        Just(34),
+        Just(38),
+        Just(56),
+        0i64..300,
+    ];
+    let name = prop_oneof![
+        Just("output_0"),
+        Just("cmap"),
+        Just("paf"),
+        Just("heatmap"),
+        Just("displacement_fwd"),
+        Just("displacement_bwd"),
+        Just("x"),
+    ];
+    let elem = prop_oneof![
+        8 => Just(ElementType::F32),
+        1 => Just(ElementType::I32),
+        1 => Just(ElementType::F16),
+    ];
+    (name, elem, proptest::collection::vec(dim, rank)).prop_map(|(name, elem, shape)| TensorSpec {
+        name: name.to_string(),
+        elem,
+        shape,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Family detection and planning on arbitrary output shapes: an error naming the problem
+    /// or a plan, never a panic (a PoseNet-like model with one 32-channel output panicked).
+    #[test]
+    fn family_detection_never_panics_on_any_outputs(
+        input in tensor_spec(0..6),
+        outputs in proptest::collection::vec(tensor_spec(0..6), 0..6),
+        request in prop_oneof![
+            Just(FamilyRequest::Auto),
+            Just(FamilyRequest::TrtPose),
+            Just(FamilyRequest::MoveNet),
+            Just(FamilyRequest::PoseNet),
+        ],
+    ) {
+        if let Ok(plan) = ModelPlan::new(&[input], &outputs, request, None) {
+            // A plan's output indices point at real outputs.
+            let _ = plan.geometry_for(640, 480, 256, None);
+        }
+    }
+}
+
+#[test]
+fn posenet_with_one_displacement_output_is_refused_with_a_reason() {
+    let spec = |name: &str, c: i64| TensorSpec {
+        name: name.into(),
+        elem: ElementType::F32,
+        shape: vec![1, 25, 25, c],
+    };
+    let input = TensorSpec {
+        name: "image".into(),
+        elem: ElementType::F32,
+        shape: vec![1, 385, 385, 3],
+    };
+    let outputs = [
+        spec("heatmap", 17),
+        spec("offsets", 34),
+        spec("displacement_fwd", 32),
+        spec("other", 5),
+    ];
+    let err = ModelPlan::new(&[input], &outputs, FamilyRequest::PoseNet, None).unwrap_err();
+    assert!(err.contains("two displacement outputs"), "{err}");
 }

@@ -259,8 +259,19 @@ impl ModelPlan {
                 let disp: Vec<usize> = (0..outputs.len())
                     .filter(|&i| outputs[i].shape.last() == Some(&32))
                     .collect();
-                let fwd = named("fwd").unwrap_or(disp[0]);
-                let bwd = named("bwd").unwrap_or(disp[1]);
+                // By name when the export kept them, else the two 32-channel outputs in order.
+                let fwd = named("fwd")
+                    .or_else(|| disp.first().copied())
+                    .ok_or("PoseNet forward displacement output (32 channels) not found")?;
+                let bwd = named("bwd")
+                    .or_else(|| disp.iter().copied().find(|&i| i != fwd))
+                    .filter(|&i| i != fwd)
+                    .ok_or_else(|| {
+                        format!(
+                            "PoseNet needs two displacement outputs of 32 channels (forward and backward); the outputs are {}",
+                            describe(outputs)
+                        )
+                    })?;
                 (
                     OutputPlan::PoseNet {
                         heatmap,

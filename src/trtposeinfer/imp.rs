@@ -89,12 +89,23 @@ impl Default for Settings {
     }
 }
 
+impl State {
+    /// After a flush (seek) or new caps the last people belong to another picture: the next
+    /// frame is inferred, never carried over.
+    fn forget_people(&mut self) {
+        self.has_result = false;
+        self.people.clear();
+    }
+}
+
 struct State {
     estimator: PoseEstimator,
     info: Option<gst_video::VideoInfo>,
     people: Vec<Person>,
     has_result: bool,
     frames: u64,
+    /// Frame number of the next inference with `interval` > 1.
+    next_due: u64,
     inferences: u64,
     inference_total: std::time::Duration,
     /// Latency reported in queries; raised (and a latency message posted) when measured
@@ -630,6 +641,7 @@ impl TrtPoseInfer {
             people: Vec::new(),
             has_result: false,
             frames: 0,
+            next_due: 0,
             inferences: 0,
             inference_total: std::time::Duration::ZERO,
             latency: gst::ClockTime::ZERO,
@@ -648,11 +660,12 @@ impl TrtPoseInfer {
         interval: u64,
     ) -> Result<bool, gst::FlowError> {
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let due = state.frames.is_multiple_of(interval) || !state.has_result;
+        let due = !state.has_result || state.frames >= state.next_due;
         state.frames += 1;
         if !due {
             return Ok(true);
         }
+        state.next_due = state.frames - 1 + interval;
         let frame = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info) {
             Ok(f) => f,
             Err(_) => {
@@ -863,6 +876,16 @@ impl BaseTransformImpl for TrtPoseInfer {
         BaseTransformImplExt::parent_query(self, direction, query)
     }
 
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_mut()
+        {
+            gst::debug!(CAT, imp = self, "flushed: the next frame is inferred");
+            state.forget_people();
+        }
+        self.parent_sink_event(event)
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let (interval, post_messages) = {
             let s = self.settings.lock().unwrap();
@@ -897,6 +920,7 @@ impl VideoFilterImpl for TrtPoseInfer {
         }
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(in_info.clone());
+            state.forget_people();
         }
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }

@@ -52,15 +52,15 @@ pub fn expected(name: &str) -> serde_json::Value {
     read_json(&shared_dir().join("media/expected").join(name))
 }
 
-/// ONNX Runtime: `ORT_DYLIB_PATH`, the build default, or the setup's `.venv`.
+/// ONNX Runtime: `ORT_DYLIB_PATH`, else the setup's `.venv`, loaded once for the process
+/// (elements started later in the process use it). The path is passed explicitly: tests run
+/// in parallel threads, so none may change the environment.
 pub fn runtime() -> &'static OrtRuntime {
-    if std::env::var_os("ORT_DYLIB_PATH").is_none()
-        && let Some(lib) = venv_ort_library()
-    {
-        // SAFETY: set before any thread of this test binary reads the environment for ORT.
-        unsafe { std::env::set_var("ORT_DYLIB_PATH", lib) };
-    }
-    OrtRuntime::get(None).unwrap_or_else(|e| panic!("{e}"))
+    let lib = std::env::var_os("ORT_DYLIB_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(venv_ort_library);
+    OrtRuntime::get(lib.as_deref()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn venv_ort_library() -> Option<PathBuf> {

@@ -94,13 +94,23 @@ impl Person {
     }
 
     /// Maps keypoints and box from network-normalized coordinates to frame pixels.
+    ///
+    /// Keypoints keep the position the network predicts, which can lie outside the frame (a
+    /// hand cut off by the frame edge, or a keypoint in letterbox padding); the box is clipped
+    /// to the frame (`0..=width`, `0..=height`), so it agrees with the ROI rectangle.
     pub fn map_to_frame(&mut self, geometry: &Geometry) {
         for k in self.keypoints.iter_mut().flatten() {
             (k.x, k.y) = geometry.to_frame(k.x, k.y);
         }
         let (x0, y0) = geometry.to_frame(self.bbox.x0, self.bbox.y0);
         let (x1, y1) = geometry.to_frame(self.bbox.x1, self.bbox.y1);
-        self.bbox = BBox { x0, y0, x1, y1 };
+        let (w, h) = (geometry.frame_w as f32, geometry.frame_h as f32);
+        self.bbox = BBox {
+            x0: x0.clamp(0.0, w),
+            y0: y0.clamp(0.0, h),
+            x1: x1.clamp(0.0, w),
+            y1: y1.clamp(0.0, h),
+        };
     }
 
     /// Drops keypoints below `min_score` and updates the links accordingly.
@@ -125,4 +135,36 @@ pub fn below(v: f32, threshold: f32) -> bool {
 pub fn sort_and_truncate(people: &mut Vec<Person>, max: usize) {
     people.sort_by(|a, b| b.score.total_cmp(&a.score));
     people.truncate(max);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_is_clipped_to_the_frame_and_keypoints_are_not() {
+        // A 641x479 frame stretched into 256x256; a keypoint predicted below the frame.
+        let g = Geometry::new(641, 479, 256, 256, ResizeMode::Stretch);
+        let mut p = Person {
+            keypoints: vec![
+                Some(Keypoint {
+                    x: 0.5,
+                    y: 0.5,
+                    score: 0.9,
+                }),
+                Some(Keypoint {
+                    x: 0.9,
+                    y: 1.004,
+                    score: 0.8,
+                }),
+            ],
+            ..Default::default()
+        };
+        p.update_bbox(0.0);
+        p.map_to_frame(&g);
+        let below = p.keypoints[1].unwrap();
+        assert!(below.y > 479.0, "{below:?}");
+        assert_eq!(p.bbox.y1, 479.0);
+        assert!((p.bbox.x1 - 0.9 * 641.0).abs() < 1e-3, "{:?}", p.bbox);
+    }
 }
