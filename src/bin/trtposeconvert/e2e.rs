@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Frame-in to people-out: the benchmark of the whole chain per backend and batch size, and
 //! the comparison of the GPU path (GPU pre-processing + CUDA) with the CPU path.
 
@@ -253,7 +254,7 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
                 "-",
                 "-",
                 "-",
-                crate::first_line(e)
+                crate::common::first_line(e)
             ),
         }
     }
