@@ -37,12 +37,34 @@ impl fmt::Display for Family {
 
 /// What the user asked for (`model-family` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstTrtPoseModelFamily"))]
+#[repr(u32)]
 pub enum FamilyRequest {
     #[default]
-    Auto,
-    TrtPose,
-    MoveNet,
-    PoseNet,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Detect from the model's inputs and outputs", nick = "auto")
+    )]
+    Auto = 0,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "trt_pose (part confidence maps + part affinity fields)",
+            nick = "trt-pose"
+        )
+    )]
+    TrtPose = 1,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "MoveNet (multipose or singlepose)", nick = "movenet")
+    )]
+    MoveNet = 2,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "PoseNet (MobileNetV1, multi-person decoder)", nick = "posenet")
+    )]
+    PoseNet = 3,
 }
 
 /// How outputs map onto a family's tensors.
@@ -578,7 +600,7 @@ impl Default for EstimatorConfig {
 }
 
 /// Loads the engine to switch to when the current one fails in the middle of a stream.
-pub type FallbackLoader = Box<dyn FnMut() -> Result<Box<dyn Engine>, EngineError> + Send>;
+pub use crate::engine::FallbackLoader;
 
 /// A switch to the fallback engine: the backend that failed and its error.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::Mode;
-use crate::guard::{self, GuardState, Limits, Policy, Progress, Reading, Sampler, Throttle};
+use crate::guard::{self, GuardState, Limits, Mode, Policy, Progress, Reading, Sampler, Throttle};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -661,14 +660,10 @@ impl BaseTransformImpl for JetsonGuard {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        let mode = match s.mode {
-            Mode::Drop => guard::Mode::Drop,
-            Mode::Pause => guard::Mode::Pause,
-        };
         let now = Instant::now();
         let mut state = State {
             sampler: Sampler::new(&s.sysfs_root, &s.procfs_root, &s.thermal_zones),
-            policy: Policy::new(s.limits(), mode),
+            policy: Policy::new(s.limits(), s.mode),
             throttle: Throttle::default(),
             reading: Reading::default(),
             last_sample: None,

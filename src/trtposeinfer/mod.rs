@@ -1,78 +1,24 @@
-//! `trtposeinfer`: runs a pose network on video frames and attaches the people found.
+// SPDX-License-Identifier: MPL-2.0
+//! `trtposeinfer`: runs a pose network on video frames (or every Nth) and attaches the people
+//! found as `GstVideoRegionOfInterestMeta` (one per person, with a `pose` structure: keypoints,
+//! scores, links, box), posts them as element messages and can write them as JSON Lines.
+//!
+//! ```text
+//! gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! trtposeinfer ! poseoverlay ! autovideosink
+//! ```
+//!
+//! Its enum properties use the core's request types (`BackendRequest`, `FamilyRequest`,
+//! `ResizeRequest`, `Precision`), registered as GObject enums.
 
 use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod settings;
 
 glib::wrapper! {
     pub struct TrtPoseInfer(ObjectSubclass<imp::TrtPoseInfer>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTrtPoseModelFamily")]
-pub enum ModelFamily {
-    #[enum_value(name = "Detect from the model's inputs and outputs", nick = "auto")]
-    Auto = 0,
-    #[enum_value(
-        name = "trt_pose (part confidence maps + part affinity fields)",
-        nick = "trt-pose"
-    )]
-    TrtPose = 1,
-    #[enum_value(name = "MoveNet (multipose or singlepose)", nick = "movenet")]
-    MoveNet = 2,
-    #[enum_value(name = "PoseNet (MobileNetV1, multi-person decoder)", nick = "posenet")]
-    PoseNet = 3,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTrtPoseResizeMode")]
-pub enum ResizeMode {
-    #[enum_value(
-        name = "The family's default (trt_pose stretches, others letterbox)",
-        nick = "auto"
-    )]
-    Auto = 0,
-    #[enum_value(name = "Stretch the frame to the network input", nick = "stretch")]
-    Stretch = 1,
-    #[enum_value(name = "Keep the aspect ratio and pad with black", nick = "letterbox")]
-    Letterbox = 2,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTrtPoseBackend")]
-pub enum Backend {
-    #[enum_value(name = "Best available: TensorRT, then CUDA, then CPU", nick = "auto")]
-    Auto = 0,
-    #[enum_value(name = "CPU (ONNX Runtime)", nick = "cpu")]
-    Cpu = 1,
-    #[enum_value(
-        name = "CUDA (ONNX Runtime CUDA provider), CPU if unavailable",
-        nick = "cuda"
-    )]
-    Cuda = 2,
-    #[enum_value(
-        name = "TensorRT (ONNX Runtime TensorRT provider), then CUDA, then CPU",
-        nick = "tensorrt"
-    )]
-    TensorRt = 3,
-}
-
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstTrtPosePrecision")]
-pub enum Precision {
-    #[enum_value(name = "Float32 everywhere", nick = "fp32")]
-    Fp32 = 0,
-    #[enum_value(
-        name = "Float16 on the GPU: the MODEL.fp16.onnx copy from `trtposeconvert half` for CUDA, TensorRT's fp16 mode; the CPU stays fp32",
-        nick = "fp16"
-    )]
-    Fp16 = 1,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -3,6 +3,7 @@
 
 pub mod cuda;
 pub mod ort_engine;
+pub mod select;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,15 +38,66 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Which backends to try, best first; the CPU always ends the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which backends to try, best first; the CPU always ends the chain. Also the element's
+/// `backend` property (GObject enum `GstTrtPoseBackend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstTrtPoseBackend"))]
+#[repr(u32)]
 pub enum BackendRequest {
     #[default]
-    Auto,
-    Cpu,
-    Cuda,
-    TensorRt,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Best available: TensorRT, then CUDA, then CPU", nick = "auto")
+    )]
+    Auto = 0,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "CPU (ONNX Runtime)", nick = "cpu")
+    )]
+    Cpu = 1,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "CUDA (ONNX Runtime CUDA provider), CPU if unavailable",
+            nick = "cuda"
+        )
+    )]
+    Cuda = 2,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "TensorRT (ONNX Runtime TensorRT provider), then CUDA, then CPU",
+            nick = "tensorrt"
+        )
+    )]
+    TensorRt = 3,
 }
+
+/// Numeric precision on the GPU (element property `precision`, `GstTrtPosePrecision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstTrtPosePrecision"))]
+#[repr(u32)]
+pub enum Precision {
+    #[default]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Float32 everywhere", nick = "fp32")
+    )]
+    Fp32 = 0,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "Float16 on the GPU: the MODEL.fp16.onnx copy from `trtposeconvert half` for CUDA, TensorRT's fp16 mode; the CPU stays fp32",
+            nick = "fp16"
+        )
+    )]
+    Fp16 = 1,
+}
+
+/// Loads the engine a failing GPU backend hands over to (see [`select::cpu_fallback`]).
+pub type FallbackLoader = Box<dyn FnMut() -> Result<Box<dyn Engine>, EngineError> + Send>;
 
 impl BackendRequest {
     pub fn chain(self) -> &'static [Backend] {
@@ -85,7 +137,7 @@ pub struct EngineOptions {
     pub gpu_mem_limit: usize,
     /// Folder for TensorRT engine caches; `None` disables caching.
     pub engine_cache: Option<PathBuf>,
-    pub fp16: bool,
+    pub precision: Precision,
     /// TensorRT builder workspace in MB; `None` = TensorRT's default.
     pub workspace_mb: Option<u32>,
     /// CUDA graphs for the CUDA backend: `None` uses them when the model's input shape is
@@ -108,7 +160,7 @@ impl Default for EngineOptions {
             device_id: 0,
             gpu_mem_limit: 0,
             engine_cache: None,
-            fp16: false,
+            precision: Precision::Fp32,
             workspace_mb: None,
             cuda_graph: None,
             gpu_preprocess: true,

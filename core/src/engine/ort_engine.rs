@@ -434,7 +434,7 @@ impl OrtEngine {
             Backend::TensorRt => {
                 let mut trt = ep::TensorRT::default()
                     .with_device_id(options.device_id)
-                    .with_fp16(options.fp16);
+                    .with_fp16(options.precision == super::Precision::Fp16);
                 if let Some(mb) = options.workspace_mb {
                     trt = trt.with_max_workspace_size(mb as usize * 1024 * 1024);
                 }

@@ -22,13 +22,31 @@ impl GuardState {
     }
 }
 
-/// What to do while over a limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do while over a limit (jetsonguard's `mode` property, `GstJetsonGuardMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstJetsonGuardMode"))]
+#[repr(u32)]
 pub enum Mode {
     /// Let frames through at a reduced rate (live sources).
-    Drop,
+    #[default]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "Drop frames evenly down to throttle-fps while over a limit (live sources)",
+            nick = "drop"
+        )
+    )]
+    Drop = 0,
     /// Block until back under the resume levels, losing nothing (files).
-    Pause,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "Block the stream until back under the resume levels, losing nothing (files)",
+            nick = "pause"
+        )
+    )]
+    Pause = 1,
 }
 
 /// Limits; a limit of 0 or less is disabled.

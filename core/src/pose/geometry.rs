@@ -10,6 +10,45 @@ pub enum ResizeMode {
     Letterbox,
 }
 
+/// How the user asks for frames to be fitted: the family's default or a [`ResizeMode`] (the
+/// element's `resize-mode` property, `GstTrtPoseResizeMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstTrtPoseResizeMode"))]
+#[repr(u32)]
+pub enum ResizeRequest {
+    #[default]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "The family's default (trt_pose stretches, others letterbox)",
+            nick = "auto"
+        )
+    )]
+    Auto = 0,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Stretch the frame to the network input", nick = "stretch")
+    )]
+    Stretch = 1,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Keep the aspect ratio and pad with black", nick = "letterbox")
+    )]
+    Letterbox = 2,
+}
+
+impl ResizeRequest {
+    /// The mode asked for; `None` leaves it to the family.
+    pub fn mode(self) -> Option<ResizeMode> {
+        match self {
+            ResizeRequest::Auto => None,
+            ResizeRequest::Stretch => Some(ResizeMode::Stretch),
+            ResizeRequest::Letterbox => Some(ResizeMode::Letterbox),
+        }
+    }
+}
+
 /// Placement of a `frame_w × frame_h` frame inside a `input_w × input_h` network input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Geometry {

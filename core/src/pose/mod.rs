@@ -8,7 +8,7 @@ pub mod posenet;
 pub mod topology;
 pub mod trt_parse;
 
-pub use geometry::{Geometry, ResizeMode};
+pub use geometry::{Geometry, ResizeMode, ResizeRequest};
 pub use topology::{Topology, TopologyError};
 
 /// One detected keypoint. Coordinates are normalized to the network input until

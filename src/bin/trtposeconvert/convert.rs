@@ -424,7 +424,11 @@ impl Job<'_> {
                 backend: BackendRequest::TensorRt,
                 device_id: b.device as i32,
                 engine_cache: Some(cache.clone()),
-                fp16: attempt.precision == Precision::Fp16,
+                precision: if attempt.precision == Precision::Fp16 {
+                    gsttrtpose::engine::Precision::Fp16
+                } else {
+                    gsttrtpose::engine::Precision::Fp32
+                },
                 workspace_mb: Some(attempt.workspace_mb),
                 int8_calibration: calibration_cache
                     .map(Path::to_path_buf)

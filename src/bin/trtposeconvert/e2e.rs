@@ -111,13 +111,8 @@ fn time_one(
             Err(e) => return fail(rows, batch, e),
         };
         if backend != Backend::Cpu {
-            let (m, cpu) = (
-                model.to_path_buf(),
-                options(BackendRequest::Cpu, None, setup),
-            );
-            est.set_fallback(Box::new(move || {
-                Ok(Box::new(OrtEngine::load_on(rt, &m, &cpu, Backend::Cpu)?) as Box<dyn Engine>)
-            }));
+            let cpu = options(BackendRequest::Cpu, None, setup);
+            est.set_fallback(gsttrtpose::engine::select::cpu_fallback(rt, model, &cpu));
         }
         let source = frame.source();
         let frames: Vec<_> = (0..batch).map(|_| &source).collect();
