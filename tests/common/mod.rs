@@ -1,6 +1,8 @@
 //! Shared test helpers: where models, media and ONNX Runtime are.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 
 use gst::prelude::*;
