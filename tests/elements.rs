@@ -844,6 +844,11 @@ fn unavailable_gpu_backends_fall_back_to_cpu_with_a_warning() {
         Some("cpu")
     );
     e.set_state(gst::State::Null).unwrap();
+    assert_eq!(
+        e.property::<Option<String>>("active-backend"),
+        None,
+        "stopped: nothing runs"
+    );
 }
 
 #[test]

@@ -190,17 +190,18 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
             _ => {}
         }
     };
+    // Read before stopping: a stopped element has no active backend.
+    let backend = infer
+        .property::<Option<String>>("active-backend")
+        .unwrap_or_default();
     pipeline
         .set_state(gst::State::Null)
         .map_err(|e| e.to_string())?;
     result?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "done: {frames} frames in {secs:.1} s ({:.2} FPS), {people_total} people found (up to {max_people} in a frame), backend {}",
+        "done: {frames} frames in {secs:.1} s ({:.2} FPS), {people_total} people found (up to {max_people} in a frame), backend {backend}",
         frames as f64 / secs.max(1e-9),
-        infer
-            .property::<Option<String>>("active-backend")
-            .unwrap_or_default()
     );
     println!("video: {}\njson:  {}", video.display(), json.display());
     Ok(())
