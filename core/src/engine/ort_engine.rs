@@ -410,8 +410,8 @@ impl OrtEngine {
             Backend::Cuda => {
                 // The driver is checked first: its absence is the usual reason, and ONNX
                 // Runtime's own message for it is a dlopen error about a provider library.
-                let ctx =
-                    cuda::open_device(options.device_id.max(0) as usize).map_err(unavailable)?;
+                let ctx = cuda::open_device(options.device_id.max(0) as usize)
+                    .map_err(|e| unavailable(e.to_string()))?;
                 let stream = ctx
                     .new_stream()
                     .map_err(|e| unavailable(format!("cannot create a CUDA stream: {e}")))?;
@@ -496,7 +496,7 @@ impl OrtEngine {
                 let (pre, pre_unavailable) = if options.gpu_preprocess {
                     match GpuPreprocessor::new(stream.clone()) {
                         Ok(p) => (Some(p), None),
-                        Err(e) => (None, Some(e)),
+                        Err(e) => (None, Some(e.to_string())),
                     }
                 } else {
                     (None, Some("gpu pre-processing is switched off".into()))
@@ -684,7 +684,7 @@ impl Engine for OrtEngine {
                 format,
                 base + i as u64 * item_bytes,
             )
-            .map_err(EngineError::Device)?;
+            .map_err(|e| EngineError::Device(e.to_string()))?;
         }
         crate::trace::step("pre-processing queued");
         dev.run(&mut self.session, outputs)?;

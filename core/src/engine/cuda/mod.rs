@@ -21,6 +21,36 @@ use crate::tensor::{InputElem, InputFormat, TensorLayout};
 pub const PREPROCESS_SOURCE: &str = include_str!("preprocess.cu");
 const PREPROCESS_KERNEL: &str = "trtpose_preprocess";
 
+/// Why the GPU side cannot do something. The messages say what is missing and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CudaError {
+    #[error("the NVIDIA driver library (libcuda.so.1) is not installed on this machine")]
+    NoDriver,
+    #[error("the NVIDIA driver reports no CUDA device")]
+    NoDevice,
+    #[error("device-id {ordinal} does not exist: the driver reports {count} CUDA device(s)")]
+    NoSuchDevice { ordinal: usize, count: i32 },
+    #[error("the CUDA runtime compiler (libnvrtc.so) is not installed")]
+    NoNvrtc,
+    #[error("compiling the pre-processing kernel failed: {0}")]
+    Compile(String),
+    /// A driver call failed: what was being done and the driver's error.
+    #[error("{what}: {detail}")]
+    Driver { what: &'static str, detail: String },
+    /// cudarc panicked (a symbol missing from an old driver).
+    #[error("{what}: {detail}")]
+    Panicked { what: &'static str, detail: String },
+}
+
+impl CudaError {
+    fn driver(what: &'static str) -> impl Fn(DriverError) -> CudaError + Copy {
+        move |e| CudaError::Driver {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
 /// What the probe found out about one GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuInfo {
@@ -32,16 +62,19 @@ pub struct GpuInfo {
 
 /// Runs `f`, turning a panic inside cudarc (it panics when a symbol is missing from an old
 /// driver) into an error message.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+fn guarded<T>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, CudaError>,
+) -> Result<T, CudaError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
-            let msg = p
+            let detail = p
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(format!("{what}: {msg}"))
+            Err(CudaError::Panicked { what, detail })
         }
     }
 }
@@ -57,23 +90,20 @@ fn nvrtc_present() -> bool {
 }
 
 /// Opens the primary context of GPU `ordinal` (the one ONNX Runtime's CUDA provider uses too).
-pub fn open_device(ordinal: usize) -> Result<Arc<CudaContext>, String> {
+pub fn open_device(ordinal: usize) -> Result<Arc<CudaContext>, CudaError> {
     if !driver_present() {
-        return Err(
-            "the NVIDIA driver library (libcuda.so.1) is not installed on this machine".into(),
-        );
+        return Err(CudaError::NoDriver);
     }
     guarded("CUDA initialisation", || {
-        let count = CudaContext::device_count().map_err(|e| format!("CUDA init failed: {e}"))?;
+        let count = CudaContext::device_count().map_err(CudaError::driver("CUDA init failed"))?;
         if count <= 0 {
-            return Err("the NVIDIA driver reports no CUDA device".into());
+            return Err(CudaError::NoDevice);
         }
         if ordinal >= count as usize {
-            return Err(format!(
-                "device-id {ordinal} does not exist: the driver reports {count} CUDA device(s)"
-            ));
+            return Err(CudaError::NoSuchDevice { ordinal, count });
         }
-        let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA device {ordinal}: {e}"))?;
+        let ctx =
+            CudaContext::new(ordinal).map_err(CudaError::driver("opening the CUDA device"))?;
         // One stream per engine, so cudarc's cross-stream event bookkeeping only costs time.
         // SAFETY: every buffer of an engine is used on that engine's single stream.
         unsafe { ctx.disable_event_tracking() };
@@ -82,10 +112,10 @@ pub fn open_device(ordinal: usize) -> Result<Arc<CudaContext>, String> {
 }
 
 /// Name, compute capability and memory of GPU `ordinal`, or why there is none.
-pub fn probe(ordinal: usize) -> Result<GpuInfo, String> {
+pub fn probe(ordinal: usize) -> Result<GpuInfo, CudaError> {
     let ctx = open_device(ordinal)?;
     guarded("CUDA device query", || {
-        let e = |e: DriverError| e.to_string();
+        let e = CudaError::driver("CUDA device query");
         Ok(GpuInfo {
             ordinal,
             name: ctx.name().map_err(e)?,
@@ -97,9 +127,9 @@ pub fn probe(ordinal: usize) -> Result<GpuInfo, String> {
 
 /// Compiles the pre-processing kernel to PTX. FMA contraction is off so the GPU repeats the
 /// CPU's float arithmetic exactly.
-pub fn compile_preprocess() -> Result<cudarc::nvrtc::Ptx, String> {
+pub fn compile_preprocess() -> Result<cudarc::nvrtc::Ptx, CudaError> {
     if !nvrtc_present() {
-        return Err("the CUDA runtime compiler (libnvrtc.so) is not installed".into());
+        return Err(CudaError::NoNvrtc);
     }
     guarded("NVRTC", || {
         let opts = cudarc::nvrtc::CompileOptions {
@@ -108,7 +138,7 @@ pub fn compile_preprocess() -> Result<cudarc::nvrtc::Ptx, String> {
             ..Default::default()
         };
         cudarc::nvrtc::compile_ptx_with_opts(PREPROCESS_SOURCE, opts)
-            .map_err(|e| format!("compiling the pre-processing kernel failed: {e}"))
+            .map_err(|e| CudaError::Compile(e.to_string()))
     })
 }
 
@@ -283,16 +313,18 @@ pub struct GpuPreprocessor {
 
 impl GpuPreprocessor {
     /// Compiles and loads the kernel for `stream`'s device.
-    pub fn new(stream: Arc<CudaStream>) -> Result<Self, String> {
+    pub fn new(stream: Arc<CudaStream>) -> Result<Self, CudaError> {
         let ptx = compile_preprocess()?;
         let kernel = guarded("loading the pre-processing kernel", || {
             let module = stream
                 .context()
                 .load_module(ptx)
-                .map_err(|e| format!("loading the pre-processing kernel failed: {e}"))?;
+                .map_err(CudaError::driver(
+                    "loading the pre-processing kernel failed",
+                ))?;
             module
                 .load_function(PREPROCESS_KERNEL)
-                .map_err(|e| format!("pre-processing kernel not found: {e}"))
+                .map_err(CudaError::driver("pre-processing kernel not found"))
         })?;
         Ok(GpuPreprocessor {
             stream,
@@ -314,8 +346,8 @@ impl GpuPreprocessor {
         geometry: &Geometry,
         input: &InputFormat,
         out: CUdeviceptr,
-    ) -> Result<(), String> {
-        let e = |e: DriverError| format!("CUDA pre-processing: {e}");
+    ) -> Result<(), CudaError> {
+        let e = CudaError::driver("CUDA pre-processing");
         let key = (
             frame.format,
             frame.width,
