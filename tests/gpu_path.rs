@@ -40,7 +40,11 @@ fn preprocess_kernel_compiles_with_nvrtc_without_fma() {
                 !expected,
                 "scripts/test.sh found NVRTC but compiling failed: {e}"
             );
-            assert!(e.contains("libnvrtc"), "the error names the library: {e}");
+            assert_eq!(e, gsttrtpose::engine::cuda::CudaError::NoNvrtc);
+            assert!(
+                e.to_string().contains("libnvrtc"),
+                "the error names the library: {e}"
+            );
         }
     }
 }
