@@ -117,7 +117,6 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline".to_string())?;
-    let duration_frames = std::cell::Cell::new(None::<u64>);
     if pipeline.set_state(gst::State::Playing).is_err() {
         let detail =
             first_error(&pipeline).unwrap_or_else(|| "the pipeline failed to start".into());
@@ -125,71 +124,15 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         return Err(detail);
     }
     let infer = pipeline.by_name("infer").expect("named in the launch line");
-    let bus = pipeline.bus().expect("pipelines have a bus");
     let start = Instant::now();
-    let (mut frames, mut people_total, mut max_people) = (0u64, 0u64, 0u32);
-    let mut last_print = Instant::now();
-    let result = loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let Some(s) = e.structure().filter(|s| s.name() == "trtposeinfer") else {
-                    continue;
-                };
-                frames += 1;
-                if args.frames == Some(frames) {
-                    // Finish cleanly so the muxer writes a playable file.
-                    pipeline.send_event(gst::event::Eos::new());
-                }
-                let n = s.get::<u32>("num-people").unwrap_or(0);
-                people_total += n as u64;
-                max_people = max_people.max(n);
-                if duration_frames.get().is_none()
-                    && let Some(d) = pipeline.query_duration::<gst::ClockTime>()
-                {
-                    let fps = infer
-                        .static_pad("sink")
-                        .and_then(|p| p.current_caps())
-                        .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
-                        .map(|i| i.fps())
-                        .filter(|f| f.numer() > 0);
-                    if let Some(f) = fps {
-                        duration_frames.set(Some(
-                            d.nseconds() * f.numer() as u64 / f.denom() as u64 / 1_000_000_000,
-                        ));
-                    }
-                }
-                if last_print.elapsed().as_secs_f64() >= 1.0 {
-                    last_print = Instant::now();
-                    let fps = frames as f64 / start.elapsed().as_secs_f64();
-                    let total = args.frames.or(duration_frames.get());
-                    let progress = total
-                        .map(|t| {
-                            format!(
-                                "{frames}/{t} ({:.1}%)",
-                                100.0 * frames as f64 / t.max(1) as f64
-                            )
-                        })
-                        .unwrap_or_else(|| frames.to_string());
-                    println!("frames {progress}  people {n}  {fps:.1} FPS");
-                }
-            }
-            gst::MessageView::Warning(w) => {
-                eprintln!("warning: {}", w.error());
-            }
-            gst::MessageView::Error(e) => {
-                break Err(format!(
-                    "{}{}",
-                    e.error(),
-                    e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
-                ));
-            }
-            gst::MessageView::Eos(_) => break Ok(()),
-            _ => {}
-        }
-    };
+    let mut progress = Progress::default();
+    let result = watch(&pipeline, &infer, args.frames, start, &mut progress);
+    let Progress {
+        frames,
+        people_total,
+        max_people,
+        ..
+    } = progress;
     // Read before stopping: a stopped element has no active backend.
     let backend = infer
         .property::<Option<String>>("active-backend")
@@ -205,6 +148,91 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
     );
     println!("video: {}\njson:  {}", video.display(), json.display());
     Ok(())
+}
+
+/// What the bus has told so far.
+#[derive(Debug, Default)]
+struct Progress {
+    frames: u64,
+    people_total: u64,
+    max_people: u32,
+    /// Frames in the file, once its duration and rate are known.
+    duration_frames: Option<u64>,
+}
+
+/// Follows the bus until EOS or an error, printing progress once a second and ending the
+/// stream cleanly after `stop_after` frames.
+fn watch(
+    pipeline: &gst::Pipeline,
+    infer: &gst::Element,
+    stop_after: Option<u64>,
+    start: Instant,
+    p: &mut Progress,
+) -> Result<(), String> {
+    let bus = pipeline.bus().expect("pipelines have a bus");
+    let mut last_print = Instant::now();
+    loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure().filter(|s| s.name() == "trtposeinfer") else {
+                    continue;
+                };
+                p.frames += 1;
+                if stop_after == Some(p.frames) {
+                    // Finish cleanly so the muxer writes a playable file.
+                    pipeline.send_event(gst::event::Eos::new());
+                }
+                let n = s.get::<u32>("num-people").unwrap_or(0);
+                p.people_total += n as u64;
+                p.max_people = p.max_people.max(n);
+                if p.duration_frames.is_none() {
+                    p.duration_frames = duration_frames(pipeline, infer);
+                }
+                if last_print.elapsed().as_secs_f64() >= 1.0 {
+                    last_print = Instant::now();
+                    let fps = p.frames as f64 / start.elapsed().as_secs_f64();
+                    let frames = p.frames;
+                    let progress = stop_after
+                        .or(p.duration_frames)
+                        .map(|t| {
+                            format!(
+                                "{frames}/{t} ({:.1}%)",
+                                100.0 * frames as f64 / t.max(1) as f64
+                            )
+                        })
+                        .unwrap_or_else(|| frames.to_string());
+                    println!("frames {progress}  people {n}  {fps:.1} FPS");
+                }
+            }
+            gst::MessageView::Warning(w) => {
+                eprintln!("warning: {}", w.error());
+            }
+            gst::MessageView::Error(e) => {
+                return Err(format!(
+                    "{}{}",
+                    e.error(),
+                    e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
+                ));
+            }
+            gst::MessageView::Eos(_) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Frames in the input from its duration and the negotiated frame rate.
+fn duration_frames(pipeline: &gst::Pipeline, infer: &gst::Element) -> Option<u64> {
+    let d = pipeline.query_duration::<gst::ClockTime>()?;
+    let f = infer
+        .static_pad("sink")
+        .and_then(|p| p.current_caps())
+        .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+        .map(|i| i.fps())
+        .filter(|f| f.numer() > 0)?;
+    Some(d.nseconds() * f.numer() as u64 / f.denom() as u64 / 1_000_000_000)
 }
 
 fn first_error(pipeline: &gst::Pipeline) -> Option<String> {

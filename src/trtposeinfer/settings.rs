@@ -127,195 +127,225 @@ fn path_property(value: &glib::Value) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The element's properties; `active-backend` is read-only and lives in the element.
+/// The element's properties, group by group; `active-backend` is read-only and lives in the
+/// element.
 pub(super) fn properties() -> Vec<glib::ParamSpec> {
     let s = Settings::default();
+    [
+        model_properties(&s),
+        engine_properties(&s),
+        decode_properties(&s),
+        output_properties(&s),
+    ]
+    .concat()
+}
+
+/// What network runs and how frames are fitted into it.
+fn model_properties(s: &Settings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("model")
+            .nick("Model")
+            .blurb("Path to the pose network (.onnx), loaded when the element starts; empty = $TRTPOSE_MODEL, else movenet-multipose.onnx from the model folders ($TRTPOSE_MODELS, the config file, ~/.local/share/gst-trtpose/models, /usr/share/gst-trtpose/models)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("model-family", FamilyRequest::Auto)
+            .nick("Model family")
+            .blurb("How to decode the network's outputs; auto detects it from the model")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("topology")
+            .nick("Topology")
+            .blurb("Keypoint/skeleton JSON in trt_pose's human_pose.json format; empty = the family's built-in (human_pose for trt_pose, coco17 otherwise)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("input-size")
+            .nick("Input size")
+            .blurb("Network input size for models with dynamic input: the longer side for MoveNet multipose (the other is rounded up to a multiple of 32), the square side otherwise. Ignored when the model fixes its size")
+            .minimum(32)
+            .maximum(4096)
+            .default_value(s.model.input_size)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("resize-mode", ResizeRequest::Auto)
+            .nick("Resize mode")
+            .blurb("How frames are fitted into the network input")
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// Where and how it runs; `active-backend` reports the outcome.
+fn engine_properties(s: &Settings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecEnum::builder_with_default("backend", BackendRequest::Auto)
+            .nick("Backend")
+            .blurb("Inference backend; unavailable ones fall back (TensorRT → CUDA → CPU) with a warning")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("active-backend")
+            .nick("Active backend")
+            .blurb("The backend in use after start (cpu, cuda or tensorrt)")
+            .read_only()
+            .build(),
+        glib::ParamSpecUInt::builder("threads")
+            .nick("Threads")
+            .blurb("CPU threads for inference; 0 lets ONNX Runtime decide")
+            .maximum(256)
+            .default_value(s.engine.threads)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("ort-library")
+            .nick("ONNX Runtime library")
+            .blurb("Absolute path of libonnxruntime.so; empty = ORT_DYLIB_PATH, then the config file set-up or install wrote (~/.config/gst-trtpose/config.toml), then the system library folders. One library per process: the first one loaded stays")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("engine-cache")
+            .nick("Engine cache")
+            .blurb("Folder for TensorRT engines: built and cached there on first use, reused after; trtposeconvert writes here too. A cached engine whose sidecar does not match this GPU, TensorRT or model is skipped with a warning")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("device-id")
+            .nick("GPU")
+            .blurb("CUDA device for the cuda and tensorrt backends")
+            .maximum(63)
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("gpu-mem-limit")
+            .nick("GPU memory limit")
+            .blurb("Most GPU memory (MB) ONNX Runtime's CUDA backend may take for its arena; 0 = no limit. Running out of it mid-stream switches to the CPU with a warning")
+            .maximum(1 << 20)
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("precision", Precision::Fp32)
+            .nick("Precision")
+            .blurb("Arithmetic on the GPU backends. fp16 runs MODEL.fp16.onnx (made by `trtposeconvert half MODEL`) on CUDA and sets TensorRT's fp16 mode; without that file CUDA stays fp32 with a warning. The CPU always runs the float32 model")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("cuda-graph")
+            .nick("CUDA graph")
+            .blurb("Replay the network as a captured CUDA graph (cuda backend) when its input shape is static; cuts per-launch CPU cost")
+            .default_value(true)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("cuda-nhwc")
+            .nick("CUDA NHWC")
+            .blurb("Run convolutions channels-last on the cuda backend, which suits tensor cores (on an H100 25-30 % faster for trt_pose, within noise for MoveNet and PoseNet); off = ONNX Runtime's NCHW kernels")
+            .default_value(true)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("gpu-preprocess")
+            .nick("GPU pre-processing")
+            .blurb("With the cuda backend, upload each frame once and convert, resize and normalize it on the GPU (needs libnvrtc); off = prepare on the CPU")
+            .default_value(true)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// Turning network outputs into people (changeable while playing).
+fn decode_properties(s: &Settings) -> Vec<glib::ParamSpec> {
     let (d, p) = (s.decode, s.decode.parse);
     vec![
-            glib::ParamSpecString::builder("model")
-                .nick("Model")
-                .blurb("Path to the pose network (.onnx), loaded when the element starts; empty = $TRTPOSE_MODEL, else movenet-multipose.onnx from the model folders ($TRTPOSE_MODELS, the config file, ~/.local/share/gst-trtpose/models, /usr/share/gst-trtpose/models)")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecEnum::builder_with_default("model-family", FamilyRequest::Auto)
-                .nick("Model family")
-                .blurb("How to decode the network's outputs; auto detects it from the model")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecString::builder("topology")
-                .nick("Topology")
-                .blurb("Keypoint/skeleton JSON in trt_pose's human_pose.json format; empty = the family's built-in (human_pose for trt_pose, coco17 otherwise)")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecUInt::builder("input-size")
-                .nick("Input size")
-                .blurb("Network input size for models with dynamic input: the longer side for MoveNet multipose (the other is rounded up to a multiple of 32), the square side otherwise. Ignored when the model fixes its size")
-                .minimum(32)
-                .maximum(4096)
-                .default_value(s.model.input_size)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecEnum::builder_with_default("resize-mode", ResizeRequest::Auto)
-                .nick("Resize mode")
-                .blurb("How frames are fitted into the network input")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecEnum::builder_with_default("backend", BackendRequest::Auto)
-                .nick("Backend")
-                .blurb("Inference backend; unavailable ones fall back (TensorRT → CUDA → CPU) with a warning")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecString::builder("active-backend")
-                .nick("Active backend")
-                .blurb("The backend in use after start (cpu, cuda or tensorrt)")
-                .read_only()
-                .build(),
-            glib::ParamSpecUInt::builder("threads")
-                .nick("Threads")
-                .blurb("CPU threads for inference; 0 lets ONNX Runtime decide")
-                .maximum(256)
-                .default_value(s.engine.threads)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecString::builder("ort-library")
-                .nick("ONNX Runtime library")
-                .blurb("Absolute path of libonnxruntime.so; empty = ORT_DYLIB_PATH, then the config file set-up or install wrote (~/.config/gst-trtpose/config.toml), then the system library folders. One library per process: the first one loaded stays")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecFloat::builder("cmap-threshold")
-                .nick("CMAP threshold")
-                .blurb("trt_pose: minimum part confidence of a peak (inclusive)")
-                .minimum(-1.0)
-                .maximum(1000.0)
-                .default_value(p.cmap_threshold)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecFloat::builder("link-threshold")
-                .nick("Link threshold")
-                .blurb("trt_pose: minimum PAF line-integral score of a link (exclusive)")
-                .minimum(-1000.0)
-                .maximum(1000.0)
-                .default_value(p.link_threshold)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("cmap-window")
-                .nick("CMAP window")
-                .blurb("trt_pose: window size of the peak test and the refinement")
-                .minimum(1)
-                .maximum(63)
-                .default_value(p.cmap_window as u32)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("line-integral-samples")
-                .nick("Line integral samples")
-                .blurb("trt_pose: samples along each candidate link")
-                .minimum(2)
-                .maximum(1000)
-                .default_value(p.line_integral_samples as u32)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("max-num-parts")
-                .nick("Max parts")
-                .blurb("trt_pose: peaks kept per keypoint type (raster order)")
-                .minimum(1)
-                .maximum(10000)
-                .default_value(p.max_num_parts as u32)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("max-num-objects")
-                .nick("Max objects")
-                .blurb("trt_pose: people the parser assembles per frame")
-                .minimum(1)
-                .maximum(10000)
-                .default_value(p.max_num_objects as u32)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecFloat::builder("min-person-score")
-                .nick("Minimum person score")
-                .blurb("People scoring below this are dropped; -1 = the family's default (MoveNet 0.2, PoseNet 0.25, trt_pose 0: keypoint score sum / keypoints)")
-                .minimum(-1.0)
-                .maximum(1.0)
-                .default_value(d.min_person_score)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecFloat::builder("min-keypoint-score")
-                .nick("Minimum keypoint score")
-                .blurb("Keypoints scoring below this are reported as missing")
-                .minimum(0.0)
-                .maximum(1.0)
-                .default_value(d.min_keypoint_score)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("max-people")
-                .nick("Maximum people")
-                .blurb("Most people reported per frame (best first)")
-                .minimum(1)
-                .maximum(10000)
-                .default_value(d.max_people as u32)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecUInt::builder("interval")
-                .nick("Interval")
-                .blurb("Run the network on every Nth frame; frames in between carry the last result, flagged reused=true")
-                .minimum(1)
-                .maximum(10000)
-                .default_value(s.output.interval)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecBoolean::builder("post-messages")
-                .nick("Post messages")
-                .blurb("Post a 'trtposeinfer' element message with the people of every frame")
-                .default_value(s.output.post_messages)
-                .mutable_playing()
-                .build(),
-            glib::ParamSpecString::builder("engine-cache")
-                .nick("Engine cache")
-                .blurb("Folder for TensorRT engines: built and cached there on first use, reused after; trtposeconvert writes here too. A cached engine whose sidecar does not match this GPU, TensorRT or model is skipped with a warning")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecUInt::builder("device-id")
-                .nick("GPU")
-                .blurb("CUDA device for the cuda and tensorrt backends")
-                .maximum(63)
-                .default_value(0)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecUInt64::builder("gpu-mem-limit")
-                .nick("GPU memory limit")
-                .blurb("Most GPU memory (MB) ONNX Runtime's CUDA backend may take for its arena; 0 = no limit. Running out of it mid-stream switches to the CPU with a warning")
-                .maximum(1 << 20)
-                .default_value(0)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecEnum::builder_with_default("precision", Precision::Fp32)
-                .nick("Precision")
-                .blurb("Arithmetic on the GPU backends. fp16 runs MODEL.fp16.onnx (made by `trtposeconvert half MODEL`) on CUDA and sets TensorRT's fp16 mode; without that file CUDA stays fp32 with a warning. The CPU always runs the float32 model")
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecBoolean::builder("cuda-graph")
-                .nick("CUDA graph")
-                .blurb("Replay the network as a captured CUDA graph (cuda backend) when its input shape is static; cuts per-launch CPU cost")
-                .default_value(true)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecBoolean::builder("cuda-nhwc")
-                .nick("CUDA NHWC")
-                .blurb("Run convolutions channels-last on the cuda backend, which suits tensor cores (on an H100 25-30 % faster for trt_pose, within noise for MoveNet and PoseNet); off = ONNX Runtime's NCHW kernels")
-                .default_value(true)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecBoolean::builder("gpu-preprocess")
-                .nick("GPU pre-processing")
-                .blurb("With the cuda backend, upload each frame once and convert, resize and normalize it on the GPU (needs libnvrtc); off = prepare on the CPU")
-                .default_value(true)
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecString::builder("json-output")
-                .nick("JSON output")
-                .blurb("Write one JSON object per frame (JSON Lines) to this file; empty = off")
-                .mutable_ready()
-                .build(),
-        ]
+        glib::ParamSpecFloat::builder("cmap-threshold")
+            .nick("CMAP threshold")
+            .blurb("trt_pose: minimum part confidence of a peak (inclusive)")
+            .minimum(-1.0)
+            .maximum(1000.0)
+            .default_value(p.cmap_threshold)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecFloat::builder("link-threshold")
+            .nick("Link threshold")
+            .blurb("trt_pose: minimum PAF line-integral score of a link (exclusive)")
+            .minimum(-1000.0)
+            .maximum(1000.0)
+            .default_value(p.link_threshold)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("cmap-window")
+            .nick("CMAP window")
+            .blurb("trt_pose: window size of the peak test and the refinement")
+            .minimum(1)
+            .maximum(63)
+            .default_value(p.cmap_window as u32)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("line-integral-samples")
+            .nick("Line integral samples")
+            .blurb("trt_pose: samples along each candidate link")
+            .minimum(2)
+            .maximum(1000)
+            .default_value(p.line_integral_samples as u32)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-num-parts")
+            .nick("Max parts")
+            .blurb("trt_pose: peaks kept per keypoint type (raster order)")
+            .minimum(1)
+            .maximum(10000)
+            .default_value(p.max_num_parts as u32)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-num-objects")
+            .nick("Max objects")
+            .blurb("trt_pose: people the parser assembles per frame")
+            .minimum(1)
+            .maximum(10000)
+            .default_value(p.max_num_objects as u32)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecFloat::builder("min-person-score")
+            .nick("Minimum person score")
+            .blurb("People scoring below this are dropped; -1 = the family's default (MoveNet 0.2, PoseNet 0.25, trt_pose 0: keypoint score sum / keypoints)")
+            .minimum(-1.0)
+            .maximum(1.0)
+            .default_value(d.min_person_score)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecFloat::builder("min-keypoint-score")
+            .nick("Minimum keypoint score")
+            .blurb("Keypoints scoring below this are reported as missing")
+            .minimum(0.0)
+            .maximum(1.0)
+            .default_value(d.min_keypoint_score)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-people")
+            .nick("Maximum people")
+            .blurb("Most people reported per frame (best first)")
+            .minimum(1)
+            .maximum(10000)
+            .default_value(d.max_people as u32)
+            .mutable_playing()
+            .build(),
+    ]
+}
+
+/// What happens with the people found.
+fn output_properties(s: &Settings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("interval")
+            .nick("Interval")
+            .blurb("Run the network on every Nth frame; frames in between carry the last result, flagged reused=true")
+            .minimum(1)
+            .maximum(10000)
+            .default_value(s.output.interval)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("post-messages")
+            .nick("Post messages")
+            .blurb("Post a 'trtposeinfer' element message with the people of every frame")
+            .default_value(s.output.post_messages)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("json-output")
+            .nick("JSON output")
+            .blurb("Write one JSON object per frame (JSON Lines) to this file; empty = off")
+            .mutable_ready()
+            .build(),
+    ]
 }
 
 impl Settings {

@@ -151,6 +151,31 @@ fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> EngineError
 }
 
 impl DeviceIo {
+    /// Device buffers are bound on the first run; the pre-processing kernel is compiled now,
+    /// or the reason it cannot be is kept for reports.
+    fn new(options: &EngineOptions, stream: Arc<CudaStream>, cuda_graph: bool) -> Self {
+        let (pre, pre_unavailable) = if options.gpu_preprocess {
+            match GpuPreprocessor::new(stream.clone()) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, Some("gpu pre-processing is switched off".into()))
+        };
+        DeviceIo {
+            binding: None,
+            bound_shape: Vec::new(),
+            input: None,
+            outputs: Vec::new(),
+            allocator: None,
+            pre,
+            pre_unavailable,
+            cuda_graph,
+            device_id: options.device_id,
+            stream,
+        }
+    }
+
     fn memory_info(&self) -> Result<MemoryInfo<'static>, EngineError> {
         MemoryInfo::new(
             AllocationDevice::CUDA,
@@ -432,25 +457,7 @@ impl OrtEngine {
                 cuda_stream = Some((stream, graph));
             }
             Backend::TensorRt => {
-                let mut trt = ep::TensorRT::default()
-                    .with_device_id(options.device_id)
-                    .with_fp16(options.precision == super::Precision::Fp16);
-                if let Some(mb) = options.workspace_mb {
-                    trt = trt.with_max_workspace_size(mb as usize * 1024 * 1024);
-                }
-                if let Some(table) = &options.int8_calibration {
-                    // Layers without a range in the table fall back to FP16.
-                    trt = trt
-                        .with_int8(true)
-                        .with_fp16(true)
-                        .with_int8_calibration_table_name(table.display())
-                        .with_int8_use_native_calibration_table(true);
-                }
-                if let Some(dir) = &options.engine_cache {
-                    trt = trt
-                        .with_engine_cache(true)
-                        .with_engine_cache_path(dir.display());
-                }
+                let trt = Self::tensorrt_provider(options);
                 builder = builder
                     .with_execution_providers([trt.build().error_on_failure()])
                     .map_err(|e| unavailable(e.to_string()))?;
@@ -491,31 +498,7 @@ impl OrtEngine {
             .iter()
             .map(|o| spec_of(o.name(), o.dtype()))
             .collect();
-        let device = match cuda_stream {
-            Some((stream, cuda_graph)) => {
-                let (pre, pre_unavailable) = if options.gpu_preprocess {
-                    match GpuPreprocessor::new(stream.clone()) {
-                        Ok(p) => (Some(p), None),
-                        Err(e) => (None, Some(e.to_string())),
-                    }
-                } else {
-                    (None, Some("gpu pre-processing is switched off".into()))
-                };
-                Some(DeviceIo {
-                    binding: None,
-                    bound_shape: Vec::new(),
-                    input: None,
-                    outputs: Vec::new(),
-                    allocator: None,
-                    pre,
-                    pre_unavailable,
-                    cuda_graph,
-                    device_id: options.device_id,
-                    stream,
-                })
-            }
-            None => None,
-        };
+        let device = cuda_stream.map(|(stream, graph)| DeviceIo::new(options, stream, graph));
         Ok(OrtEngine {
             session,
             backend,
@@ -523,6 +506,29 @@ impl OrtEngine {
             outputs,
             device,
         })
+    }
+
+    fn tensorrt_provider(options: &EngineOptions) -> ep::TensorRT {
+        let mut trt = ep::TensorRT::default()
+            .with_device_id(options.device_id)
+            .with_fp16(options.precision == super::Precision::Fp16);
+        if let Some(mb) = options.workspace_mb {
+            trt = trt.with_max_workspace_size(mb as usize * 1024 * 1024);
+        }
+        if let Some(table) = &options.int8_calibration {
+            // Layers without a range in the table fall back to FP16.
+            trt = trt
+                .with_int8(true)
+                .with_fp16(true)
+                .with_int8_calibration_table_name(table.display())
+                .with_int8_use_native_calibration_table(true);
+        }
+        if let Some(dir) = &options.engine_cache {
+            trt = trt
+                .with_engine_cache(true)
+                .with_engine_cache_path(dir.display());
+        }
+        trt
     }
 
     fn cuda_provider(options: &EngineOptions, stream: &Arc<CudaStream>, graph: bool) -> ep::CUDA {

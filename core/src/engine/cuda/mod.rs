@@ -348,73 +348,8 @@ impl GpuPreprocessor {
         out: CUdeviceptr,
     ) -> Result<(), CudaError> {
         let e = CudaError::driver("CUDA pre-processing");
-        let key = (
-            frame.format,
-            frame.width,
-            frame.height,
-            *geometry,
-            *input,
-            frame.colorimetry,
-        );
-        if self.layout_key.as_ref() != Some(&key) {
-            let (params, tables) = layout_for(
-                frame.format,
-                frame.width,
-                frame.height,
-                geometry,
-                input,
-                frame.colorimetry,
-            );
-            // Empty tables still need a valid device pointer.
-            let ints = if tables.ints.is_empty() {
-                vec![0]
-            } else {
-                tables.ints
-            };
-            let weights = if tables.weights.is_empty() {
-                vec![0.0]
-            } else {
-                tables.weights
-            };
-            self.taps_i = Some(self.stream.clone_htod(&ints).map_err(e)?);
-            self.taps_w = Some(self.stream.clone_htod(&weights).map_err(e)?);
-            self.params = params;
-            self.layout_key = Some(key);
-        }
-        // Planes go one after another into one device buffer, each with its own stride.
-        let lens: Vec<usize> = frame
-            .planes
-            .iter()
-            .enumerate()
-            .map(|(i, (_, stride))| {
-                frame
-                    .format
-                    .plane_len(i, frame.width, frame.height, *stride)
-            })
-            .collect();
-        let total: usize = lens.iter().sum::<usize>().max(1);
-        if self.frame.as_ref().is_none_or(|f| f.len() < total) {
-            // SAFETY: every byte the kernel reads is written by the copies below.
-            self.frame = Some(unsafe { self.stream.alloc::<u8>(total) }.map_err(e)?);
-        }
-        let buffer = self.frame.as_mut().expect("allocated above");
-        let mut offset = 0usize;
-        let mut planes = [PlaneParams::default(); 3];
-        for (i, ((data, stride), len)) in frame.planes.iter().zip(&lens).enumerate() {
-            if *len > 0 {
-                crate::trace::step("upload plane");
-                let mut dst = buffer.slice_mut(offset..offset + len);
-                self.stream
-                    .memcpy_htod(&data[..*len], &mut dst)
-                    .map_err(e)?;
-            }
-            planes[i] = PlaneParams {
-                offset: offset as u64,
-                stride: *stride as i32,
-                ..Default::default()
-            };
-            offset += len;
-        }
+        self.prepare_layout(frame, geometry, input)?;
+        let planes = self.upload(frame)?;
         let mut p = self.params;
         let place = |target: &mut PlaneParams, plane: &PlaneParams| {
             target.offset = plane.offset;
@@ -463,6 +398,91 @@ impl GpuPreprocessor {
         unsafe { launch.launch(cfg) }.map_err(e)?;
         crate::trace::step("kernel queued");
         Ok(())
+    }
+
+    /// Kernel parameters and tap tables, rebuilt only when the frame's size, format,
+    /// colorimetry, placement or the input format change.
+    fn prepare_layout(
+        &mut self,
+        frame: &SourceFrame,
+        geometry: &Geometry,
+        input: &InputFormat,
+    ) -> Result<(), CudaError> {
+        let e = CudaError::driver("CUDA pre-processing");
+        let key = (
+            frame.format,
+            frame.width,
+            frame.height,
+            *geometry,
+            *input,
+            frame.colorimetry,
+        );
+        if self.layout_key.as_ref() != Some(&key) {
+            let (params, tables) = layout_for(
+                frame.format,
+                frame.width,
+                frame.height,
+                geometry,
+                input,
+                frame.colorimetry,
+            );
+            // Empty tables still need a valid device pointer.
+            let ints = if tables.ints.is_empty() {
+                vec![0]
+            } else {
+                tables.ints
+            };
+            let weights = if tables.weights.is_empty() {
+                vec![0.0]
+            } else {
+                tables.weights
+            };
+            self.taps_i = Some(self.stream.clone_htod(&ints).map_err(e)?);
+            self.taps_w = Some(self.stream.clone_htod(&weights).map_err(e)?);
+            self.params = params;
+            self.layout_key = Some(key);
+        }
+        Ok(())
+    }
+
+    /// Uploads the frame's planes one after another into one device buffer, each with its
+    /// own stride; returns where each plane went.
+    fn upload(&mut self, frame: &SourceFrame) -> Result<[PlaneParams; 3], CudaError> {
+        let e = CudaError::driver("CUDA pre-processing");
+        let lens: Vec<usize> = frame
+            .planes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, stride))| {
+                frame
+                    .format
+                    .plane_len(i, frame.width, frame.height, *stride)
+            })
+            .collect();
+        let total: usize = lens.iter().sum::<usize>().max(1);
+        if self.frame.as_ref().is_none_or(|f| f.len() < total) {
+            // SAFETY: every byte the kernel reads is written by the copies below.
+            self.frame = Some(unsafe { self.stream.alloc::<u8>(total) }.map_err(e)?);
+        }
+        let buffer = self.frame.as_mut().expect("allocated above");
+        let mut offset = 0usize;
+        let mut planes = [PlaneParams::default(); 3];
+        for (i, ((data, stride), len)) in frame.planes.iter().zip(&lens).enumerate() {
+            if *len > 0 {
+                crate::trace::step("upload plane");
+                let mut dst = buffer.slice_mut(offset..offset + len);
+                self.stream
+                    .memcpy_htod(&data[..*len], &mut dst)
+                    .map_err(e)?;
+            }
+            planes[i] = PlaneParams {
+                offset: offset as u64,
+                stride: *stride as i32,
+                ..Default::default()
+            };
+            offset += len;
+        }
+        Ok(planes)
     }
 }
 
