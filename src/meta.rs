@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Pose results on buffers and on the bus, readable from C, Python and Rust with stock
 //! GStreamer APIs.
 //!
@@ -16,7 +17,9 @@
 //! | `link-ids` | array of ints | topology link index of each present pair |
 //! | `bbox` | array of doubles | `x0, y0, x1, y1` in frame pixels (sub-pixel) |
 
+use gst::glib::value::ValueTypeMismatchError;
 use gst::prelude::*;
+use gst::structure::GetError;
 use gst_video::VideoRegionOfInterestMeta;
 
 use crate::pose::{BBox, Keypoint, Person, Topology};
@@ -144,55 +147,83 @@ pub fn attach(
     }
 }
 
-fn f64s(s: &gst::StructureRef, field: &str) -> Result<Vec<f64>, String> {
-    let arr = s
-        .get::<gst::Array>(field)
-        .map_err(|e| format!("field '{field}': {e}"))?;
-    arr.iter()
+/// Why a `pose` structure could not be read; the text names the field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    #[error("structure is '{0}', not '{PARAM_NAME}'")]
+    NotPose(String),
+    /// The field is missing or not an array.
+    #[error("field '{field}': {problem}")]
+    Field {
+        field: &'static str,
+        problem: GetError<ValueTypeMismatchError>,
+    },
+    /// An array element has the wrong type.
+    #[error("field '{field}': {problem}")]
+    Element {
+        field: &'static str,
+        problem: ValueTypeMismatchError,
+    },
+    #[error("x, y and scores have different lengths ({x}, {y}, {scores})")]
+    Lengths { x: usize, y: usize, scores: usize },
+    #[error("links has an odd number of values")]
+    OddLinks,
+    #[error("link ({a}, {b}) is out of range for {n} keypoints")]
+    LinkOutOfRange { a: i32, b: i32, n: usize },
+}
+
+fn array(s: &gst::StructureRef, field: &'static str) -> Result<gst::Array, MetaError> {
+    s.get::<gst::Array>(field)
+        .map_err(|problem| MetaError::Field { field, problem })
+}
+
+fn f64s(s: &gst::StructureRef, field: &'static str) -> Result<Vec<f64>, MetaError> {
+    array(s, field)?
+        .iter()
         .map(|v| {
             v.get::<f64>()
                 .or_else(|_| v.get::<f32>().map(f64::from))
-                .map_err(|e| format!("field '{field}': {e}"))
+                .map_err(|problem| MetaError::Element { field, problem })
         })
         .collect()
 }
 
-fn i32s(s: &gst::StructureRef, field: &str) -> Result<Vec<i32>, String> {
-    let arr = s
-        .get::<gst::Array>(field)
-        .map_err(|e| format!("field '{field}': {e}"))?;
-    arr.iter()
-        .map(|v| v.get::<i32>().map_err(|e| format!("field '{field}': {e}")))
+fn i32s(s: &gst::StructureRef, field: &'static str) -> Result<Vec<i32>, MetaError> {
+    array(s, field)?
+        .iter()
+        .map(|v| {
+            v.get::<i32>()
+                .map_err(|problem| MetaError::Element { field, problem })
+        })
         .collect()
 }
 
 /// Parses a `pose` structure. Malformed structures (other writers, corrupted data) give an
 /// error naming the field instead of a panic.
-pub fn from_structure(s: &gst::StructureRef) -> Result<PoseRecord, String> {
+pub fn from_structure(s: &gst::StructureRef) -> Result<PoseRecord, MetaError> {
     if s.name() != PARAM_NAME {
-        return Err(format!("structure is '{}', not '{PARAM_NAME}'", s.name()));
+        return Err(MetaError::NotPose(s.name().to_string()));
     }
     let xs = f64s(s, "x")?;
     let ys = f64s(s, "y")?;
     let scores = f64s(s, "scores")?;
     if xs.len() != ys.len() || xs.len() != scores.len() {
-        return Err(format!(
-            "x, y and scores have different lengths ({}, {}, {})",
-            xs.len(),
-            ys.len(),
-            scores.len()
-        ));
+        return Err(MetaError::Lengths {
+            x: xs.len(),
+            y: ys.len(),
+            scores: scores.len(),
+        });
     }
     let n = xs.len();
     let flat = i32s(s, "links")?;
     if flat.len() % 2 != 0 {
-        return Err("links has an odd number of values".into());
+        return Err(MetaError::OddLinks);
     }
     let mut link_pairs = Vec::with_capacity(flat.len() / 2);
     for pair in flat.chunks_exact(2) {
         let (a, b) = (pair[0], pair[1]);
         if a < 0 || b < 0 || a as usize >= n || b as usize >= n {
-            return Err(format!("link ({a}, {b}) is out of range for {n} keypoints"));
+            return Err(MetaError::LinkOutOfRange { a, b, n });
         }
         link_pairs.push((a as usize, b as usize));
     }
@@ -243,7 +274,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<PoseRecord, String> {
 }
 
 /// Reads every pose on a buffer; malformed ones are returned as errors, in order.
-pub fn read(buffer: &gst::BufferRef) -> Vec<Result<PoseRecord, String>> {
+pub fn read(buffer: &gst::BufferRef) -> Vec<Result<PoseRecord, MetaError>> {
     buffer
         .iter_meta::<VideoRegionOfInterestMeta>()
         .filter_map(|m| m.param(PARAM_NAME).map(from_structure))
@@ -363,5 +394,50 @@ mod tests {
             let s = gst::Structure::from_str(text).unwrap();
             assert!(from_structure(&s).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        gst::init().unwrap();
+        let err =
+            |text: &str| from_structure(&gst::Structure::from_str(text).unwrap()).unwrap_err();
+        let e = err("pose, x=(double)<1.0>, y=(double)<1.0>");
+        assert!(
+            matches!(
+                e,
+                MetaError::Field {
+                    field: "scores",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with("field 'scores': "), "{e}");
+        let e =
+            err("pose, x=(string)<\"a\">, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<>");
+        assert!(matches!(e, MetaError::Element { field: "x", .. }), "{e:?}");
+        let e =
+            err("pose, x=(double)<1.0>, y=(double)<1.0, 2.0>, scores=(double)<1.0>, links=(int)<>");
+        assert_eq!(
+            e,
+            MetaError::Lengths {
+                x: 1,
+                y: 2,
+                scores: 1
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "x, y and scores have different lengths (1, 2, 1)"
+        );
+        let e =
+            err("pose, x=(double)<1.0>, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<0, 5>");
+        assert_eq!(e.to_string(), "link (0, 5) is out of range for 1 keypoints");
+        let e = err("pose, x=(double)<1.0>, y=(double)<1.0>, scores=(double)<1.0>, links=(int)<0>");
+        assert_eq!(e.to_string(), "links has an odd number of values");
+        assert_eq!(
+            err("other, x=(double)<1.0>").to_string(),
+            "structure is 'other', not 'pose'"
+        );
     }
 }

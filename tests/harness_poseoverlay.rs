@@ -116,11 +116,11 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
     assert_numeric(&e, "keypoint-color", u32::MAX as f64, 0.0, u32::MAX as f64);
     e.set_property("keypoint-color", 0x123456u32);
     assert_eq!(e.property::<u32>("keypoint-color"), 0x123456);
-    // Current behaviour, not a documented one: values above 0xFFFFFF other than 0xFFFFFFFF are
-    // accepted by the spec (it has no maximum) but stored as "palette", so they do not read
-    // back as written.
+    // Any value above 0xFFFFFF also means the palette, and reads back as written.
     e.set_property("keypoint-color", 0x0100_0000u32);
-    assert_eq!(e.property::<u32>("keypoint-color"), u32::MAX);
+    assert_eq!(e.property::<u32>("keypoint-color"), 0x0100_0000);
+    e.set_property("box-color", 0x123456u32);
+    assert_eq!(e.property::<u32>("box-color"), 0x123456);
     for name in ["draw-keypoints", "draw-links", "draw-boxes"] {
         let was = e.property::<bool>(name);
         e.set_property(name, !was);
@@ -229,6 +229,25 @@ fn keypoints_are_drawn_where_they_are_and_nowhere_else() {
             "{format}: drawn with draw-keypoints=false"
         );
     }
+}
+
+#[test]
+fn keypoint_colors_above_0xffffff_draw_the_palette() {
+    let people = [person(&[(0, 20.5, 20.5, 0.9)])];
+    let draw = |color: Option<u32>| {
+        let (e, _) = overlay();
+        if let Some(c) = color {
+            e.set_property("keypoint-color", c);
+        }
+        let mut h = harness(&e, "RGBA");
+        bytes(
+            &h.push_and_pull(with_people(frame("RGBA", Some(0x40)), &people))
+                .unwrap(),
+        )
+    };
+    let palette = draw(None);
+    assert_eq!(draw(Some(0x0100_0000)), palette);
+    assert_ne!(draw(Some(0xffffff)), palette);
 }
 
 #[test]

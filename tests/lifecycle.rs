@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Reliability: state cycles, seeks, EOS, several instances, live sources, caps changes,
 //! extreme frame sizes, untimestamped buffers and broken models. Every case ends in data or a
 //! clear error/warning: no panic, no hang.
@@ -206,8 +207,9 @@ fn caps_change_mid_stream_rescales_coordinates() {
     let small = meta::read(sink.pull_sample().unwrap().buffer().unwrap());
     src.end_of_stream().unwrap();
     p.set_state(gst::State::Null).unwrap();
-    let best =
-        |v: &[Result<meta::PoseRecord, String>]| v.first().unwrap().as_ref().unwrap().person.bbox;
+    let best = |v: &[Result<meta::PoseRecord, meta::MetaError>]| {
+        v.first().unwrap().as_ref().unwrap().person.bbox
+    };
     let (a, b) = (best(&full), best(&small));
     // The strongest person is the same one, at half the coordinates.
     let scaled = gsttrtpose::pose::BBox {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `jetsonguard`: a pass-through element that watches temperature, memory and load, throttles
 //! or pauses the stream with hysteresis, and reports what it sees.
 
@@ -5,6 +6,8 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod messages;
+mod settings;
 
 glib::wrapper! {
     pub struct JetsonGuard(ObjectSubclass<imp::JetsonGuard>)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -36,10 +37,28 @@ pub(crate) fn parse_colors(s: &str) -> Result<Vec<Rgb>, String> {
         .collect()
 }
 
-#[derive(Debug, Clone, Default)]
+/// `keypoint-color` value meaning "a palette colour per keypoint" (the default).
+const KEYPOINT_PALETTE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
 struct Settings {
     style: Style,
     link_colors: String,
+    /// `keypoint-color` as set, so it reads back as written: every value above 0xFFFFFF
+    /// selects the palette, but only 0xFFFFFFFF would come back from `style`.
+    keypoint_color: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let style = Style::default();
+        let keypoint_color = style.keypoint_color.map_or(KEYPOINT_PALETTE, Rgb::to_u32);
+        Settings {
+            style,
+            link_colors: String::new(),
+            keypoint_color,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -110,10 +129,12 @@ impl ObjectImpl for PoseOverlay {
                     .default_value(Some(""))
                     .mutable_playing()
                     .build(),
+                // No maximum: a GParamSpec range cannot hold 0..=0xFFFFFF plus the sentinel
+                // alone, so larger values are accepted, read back as set, and mean the palette.
                 glib::ParamSpecUInt::builder("keypoint-color")
                     .nick("Keypoint colour")
-                    .blurb("0xRRGGBB colour of keypoints; 0xFFFFFFFF = a palette colour per keypoint")
-                    .default_value(u32::MAX)
+                    .blurb("0xRRGGBB colour of keypoints; 0xFFFFFFFF (the default), or any value above 0xFFFFFF, = a palette colour per keypoint")
+                    .default_value(KEYPOINT_PALETTE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("box-color")
@@ -165,6 +186,7 @@ impl ObjectImpl for PoseOverlay {
             }
             "keypoint-color" => {
                 let v: u32 = value.get().expect("type checked");
+                s.keypoint_color = v;
                 s.style.keypoint_color = (v <= 0xffffff).then(|| Rgb::from_u32(v));
             }
             "box-color" => s.style.box_color = Rgb::from_u32(value.get().expect("type checked")),
@@ -182,11 +204,7 @@ impl ObjectImpl for PoseOverlay {
             "keypoint-radius" => (s.style.keypoint_radius as u32).to_value(),
             "min-score" => s.style.min_score.to_value(),
             "link-colors" => s.link_colors.to_value(),
-            "keypoint-color" => s
-                .style
-                .keypoint_color
-                .map_or(u32::MAX, Rgb::to_u32)
-                .to_value(),
+            "keypoint-color" => s.keypoint_color.to_value(),
             "box-color" => s.style.box_color.to_u32().to_value(),
             other => unimplemented!("property {other}"),
         }

@@ -1,9 +1,18 @@
-//! jetsonguard's GStreamer-free logic: sensors, limits with hysteresis, even frame dropping and
-//! the stats line.
+// SPDX-License-Identifier: MPL-2.0
+//! jetsonguard's GStreamer-free logic: sensors, limits with hysteresis, even frame dropping,
+//! counters and the stats line. The element only turns these into messages and events.
 
+pub mod monitor;
+pub mod pacing;
 pub mod sensors;
+pub mod stats;
 
-pub use sensors::{Memory, Reading, Sampler, SensorWarning, ZoneReading};
+pub use monitor::{Monitor, Sample};
+pub use pacing::{FrameTiming, Throttle};
+pub use sensors::{
+    Memory, ReadError, Reading, Sampler, SensorError, SensorWarning, TemperatureError, ZoneReading,
+};
+pub use stats::{Counts, Progress, Rates, RunStats, format_stats_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardState {
@@ -62,6 +71,31 @@ pub struct Limits {
 /// Memory and CPU recover this many percentage points below their limits.
 pub const MEMORY_HYSTERESIS: f32 = 5.0;
 pub const CPU_HYSTERESIS: f32 = 10.0;
+/// Temperature recovers this many degrees below its limit unless told otherwise.
+pub const TEMP_HYSTERESIS: f32 = 5.0;
+
+impl Limits {
+    /// Limits as jetsonguard's properties give them: a negative `temp_resume` means
+    /// [`TEMP_HYSTERESIS`] below `temp_limit`, and resuming never waits for less than the limit.
+    pub fn with_resume(
+        temp_limit: f32,
+        temp_resume: f32,
+        memory_limit: f32,
+        cpu_limit: f32,
+    ) -> Self {
+        let temp_resume = if temp_resume < 0.0 {
+            temp_limit - TEMP_HYSTERESIS
+        } else {
+            temp_resume.min(temp_limit)
+        };
+        Limits {
+            temp_limit,
+            temp_resume,
+            memory_limit,
+            cpu_limit,
+        }
+    }
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -199,101 +233,6 @@ impl Policy {
     }
 }
 
-/// Lets frames through evenly at most once per interval of running time.
-#[derive(Debug, Clone, Default)]
-pub struct Throttle {
-    next: Option<u64>,
-}
-
-impl Throttle {
-    /// Whether the frame at `time_ns` passes when at most one frame per `interval_ns` may.
-    pub fn admit(&mut self, time_ns: u64, interval_ns: u64) -> bool {
-        // A tenth of an interval of slack absorbs timestamp jitter.
-        let slack = interval_ns / 10;
-        match self.next {
-            Some(next) if time_ns + slack < next => false,
-            Some(next) => {
-                // Keep the cadence, unless a gap left it far behind.
-                let n = next + interval_ns;
-                self.next = Some(if n + interval_ns < time_ns {
-                    time_ns + interval_ns
-                } else {
-                    n
-                });
-                true
-            }
-            None => {
-                self.next = Some(time_ns + interval_ns);
-                true
-            }
-        }
-    }
-
-    pub fn reset(&mut self) {
-        self.next = None;
-    }
-}
-
-/// Progress of a source with a known duration.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    pub frames_done: u64,
-    pub frames_total: Option<u64>,
-    pub percent: f64,
-    pub eta_seconds: Option<f64>,
-}
-
-const GB_PER_KB: f64 = 1.0 / (1024.0 * 1024.0);
-
-/// The human-readable stats line, in the original system's style.
-pub fn format_stats_line(
-    progress: Option<&Progress>,
-    frames: u64,
-    fps: f64,
-    r: &Reading,
-    state: GuardState,
-) -> String {
-    let mut s = match progress {
-        Some(p) => {
-            let total = p.frames_total.map_or(String::new(), |t| format!("/{t}"));
-            let eta = p
-                .eta_seconds
-                .map_or("?".to_string(), |e| format!("{e:.1}s"));
-            format!(
-                "Progress: {}{total} ({:.1}%) - FPS: {fps:.1} - ETA: {eta}",
-                p.frames_done, p.percent
-            )
-        }
-        None => format!("Frames: {frames} - FPS: {fps:.1}"),
-    };
-    let pct = |v: Option<f32>| v.map_or("?".to_string(), |v| format!("{v:.0}%"));
-    s.push_str(&format!(" | CPU {}", pct(r.cpu_percent)));
-    match r.memory {
-        Some(m) => s.push_str(&format!(
-            " RAM {:.1}% ({:.1}/{:.1} GB)",
-            r.memory_percent().unwrap_or_default(),
-            (m.total_kb.saturating_sub(m.available_kb)) as f64 * GB_PER_KB,
-            m.total_kb as f64 * GB_PER_KB
-        )),
-        None => s.push_str(" RAM ?"),
-    }
-    s.push_str(&format!(
-        " SWAP {}",
-        pct(r.memory.and_then(|m| m.swap_used_percent()))
-    ));
-    if let Some(g) = r.gpu_percent {
-        s.push_str(&format!(" GPU {g:.0}%"));
-    }
-    match r.temperature {
-        Some(t) => s.push_str(&format!(" TEMP {t:.1}°C")),
-        None => s.push_str(" TEMP ?"),
-    }
-    if state != GuardState::Normal {
-        s.push_str(&format!(" [{}]", state.name().to_uppercase()));
-    }
-    s
-}
-
 /// Returns freed heap to the system where the C library can (glibc's `malloc_trim`).
 pub fn trim_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -319,6 +258,17 @@ mod tests {
             temperature: temp,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn resume_temperature_from_properties() {
+        assert_eq!(
+            Limits::with_resume(75.0, -1.0, 85.0, 90.0),
+            Limits::default()
+        );
+        assert_eq!(Limits::with_resume(75.0, 60.0, 0.0, 0.0).temp_resume, 60.0);
+        // A resume level above the limit would never leave the state: capped at the limit.
+        assert_eq!(Limits::with_resume(75.0, 80.0, 0.0, 0.0).temp_resume, 75.0);
     }
 
     #[test]
@@ -364,48 +314,5 @@ mod tests {
         r.cpu_percent = None;
         r.cgroup = Some((95, 100));
         assert_eq!(r.memory_percent(), Some(95.0));
-    }
-
-    #[test]
-    fn throttle_keeps_an_even_cadence() {
-        let mut t = Throttle::default();
-        let frame = 33_333_333u64; // 30 fps in
-        let kept: Vec<u64> = (0..30u64)
-            .filter(|i| t.admit(i * frame, 100_000_000))
-            .collect();
-        assert_eq!(kept, vec![0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
-        // After a long gap the cadence restarts instead of letting a burst through.
-        assert!(t.admit(10_000_000_000, 100_000_000));
-        assert!(!t.admit(10_000_000_000 + frame, 100_000_000));
-    }
-
-    #[test]
-    fn stats_line_matches_the_original_format() {
-        let r = Reading {
-            temperature: Some(52.3),
-            cpu_percent: Some(67.0),
-            memory: Some(Memory {
-                total_kb: 4 * 1024 * 1024,
-                available_kb: (4.0 * 1024.0 * 1024.0 * 0.215) as u64,
-                swap_total_kb: 1000,
-                swap_free_kb: 850,
-            }),
-            ..Default::default()
-        };
-        let p = Progress {
-            frames_done: 1250,
-            frames_total: Some(3000),
-            percent: 41.666,
-            eta_seconds: Some(203.44),
-        };
-        assert_eq!(
-            format_stats_line(Some(&p), 1250, 8.6, &r, GuardState::Normal),
-            "Progress: 1250/3000 (41.7%) - FPS: 8.6 - ETA: 203.4s | CPU 67% RAM 78.5% (3.1/4.0 GB) SWAP 15% TEMP 52.3°C"
-        );
-        let line = format_stats_line(None, 5, 2.0, &Reading::default(), GuardState::Paused);
-        assert_eq!(
-            line,
-            "Frames: 5 - FPS: 2.0 | CPU ? RAM ? SWAP ? TEMP ? [PAUSED]"
-        );
     }
 }

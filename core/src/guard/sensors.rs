@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Reading temperature, memory, CPU and GPU load from sysfs/procfs trees.
 //!
 //! Roots are parameters so tests use real files in temporary folders and containers can point
@@ -6,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One thermal zone reading.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,11 +66,52 @@ impl Reading {
     }
 }
 
+/// Why a sensor file gave no text.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    #[error("missing")]
+    Missing,
+    // Arc: warnings are cloned, io::Error is not Clone.
+    #[error("unreadable ({0})")]
+    Unreadable(Arc<std::io::Error>),
+}
+
+/// Why a thermal zone's `temp` is not a temperature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemperatureError {
+    /// Millidegrees outside -50..=200 °C: a broken sensor.
+    #[error("implausible value {0}")]
+    Implausible(i64),
+    /// The text (first 40 characters) is not an integer.
+    #[error("not a millidegree number: {0:?}")]
+    NotANumber(String),
+}
+
+/// What is wrong with one sensor; shown after its path in a [`SensorWarning`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SensorError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Temperature(#[from] TemperatureError),
+    #[error("no thermal zones ({0})")]
+    NoThermalFolder(Arc<std::io::Error>),
+    #[error("no thermal_zone* folders")]
+    NoThermalZones,
+    #[error("no MemTotal/MemAvailable lines")]
+    NoMemoryLines,
+    #[error("no 'cpu' line")]
+    NoCpuLine,
+    /// The text (first 40 characters) of a GPU load file that is not 0–1000.
+    #[error("not a 0-1000 load: {0:?}")]
+    NotALoad(String),
+}
+
 /// A sensor problem, reported once per file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SensorWarning {
     pub path: PathBuf,
-    pub problem: String,
+    pub problem: SensorError,
 }
 
 impl std::fmt::Display for SensorWarning {
@@ -116,12 +159,12 @@ pub struct Sampler {
     warned: HashSet<PathBuf>,
 }
 
-fn read_trimmed(path: &Path) -> Result<String, String> {
+fn read_trimmed(path: &Path) -> Result<String, ReadError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "missing".to_string(),
-            _ => format!("unreadable ({e})"),
+            std::io::ErrorKind::NotFound => ReadError::Missing,
+            _ => ReadError::Unreadable(Arc::new(e)),
         })
 }
 
@@ -187,9 +230,17 @@ impl Sampler {
         }
     }
 
-    fn warn(&mut self, warnings: &mut Vec<SensorWarning>, path: PathBuf, problem: String) {
+    fn warn(
+        &mut self,
+        warnings: &mut Vec<SensorWarning>,
+        path: PathBuf,
+        problem: impl Into<SensorError>,
+    ) {
         if self.warned.insert(path.clone()) {
-            warnings.push(SensorWarning { path, problem });
+            warnings.push(SensorWarning {
+                path,
+                problem: problem.into(),
+            });
         }
     }
 
@@ -216,13 +267,13 @@ impl Sampler {
                 })
                 .collect(),
             Err(e) => {
-                self.warn(warnings, dir, format!("no thermal zones ({e})"));
+                self.warn(warnings, dir, SensorError::NoThermalFolder(Arc::new(e)));
                 return;
             }
         };
         zones.sort();
         if zones.is_empty() {
-            self.warn(warnings, dir, "no thermal_zone* folders".into());
+            self.warn(warnings, dir, SensorError::NoThermalZones);
             return;
         }
         for zone in zones {
@@ -260,7 +311,7 @@ impl Sampler {
         match read_trimmed(&meminfo) {
             Ok(text) => match parse_meminfo(&text) {
                 Some(m) => r.memory = Some(m),
-                None => self.warn(warnings, meminfo, "no MemTotal/MemAvailable lines".into()),
+                None => self.warn(warnings, meminfo, SensorError::NoMemoryLines),
             },
             Err(problem) => self.warn(warnings, meminfo, problem),
         }
@@ -300,7 +351,7 @@ impl Sampler {
                     }
                     self.prev_cpu = Some((total, idle));
                 }
-                None => self.warn(warnings, stat, "no 'cpu' line".into()),
+                None => self.warn(warnings, stat, SensorError::NoCpuLine),
             },
             Err(problem) => self.warn(warnings, stat, problem),
         }
@@ -314,11 +365,7 @@ impl Sampler {
             }
             match read_trimmed(&path).map(|t| (t.parse::<u32>(), t)) {
                 Ok((Ok(v), _)) if v <= 1000 => r.gpu_percent = Some(v as f32 / 10.0),
-                Ok((_, text)) => self.warn(
-                    warnings,
-                    path,
-                    format!("not a 0-1000 load: {:?}", truncate(&text)),
-                ),
+                Ok((_, text)) => self.warn(warnings, path, SensorError::NotALoad(truncate(&text))),
                 Err(problem) => self.warn(warnings, path, problem),
             }
             return;
@@ -327,15 +374,12 @@ impl Sampler {
 }
 
 /// A thermal zone's `temp` (millidegrees) in °C; rejects garbage and implausible values.
-pub fn parse_millidegrees(text: &str) -> Result<f32, String> {
+pub fn parse_millidegrees(text: &str) -> Result<f32, TemperatureError> {
     match text.trim().parse::<i64>() {
         // Below -50 °C or above 200 °C is a broken sensor.
         Ok(milli) if (-50_000..=200_000).contains(&milli) => Ok(milli as f32 / 1000.0),
-        Ok(milli) => Err(format!("implausible value {milli}")),
-        Err(_) => Err(format!(
-            "not a millidegree number: {:?}",
-            truncate(text.trim())
-        )),
+        Ok(milli) => Err(TemperatureError::Implausible(milli)),
+        Err(_) => Err(TemperatureError::NotANumber(truncate(text.trim()))),
     }
 }
 
@@ -369,6 +413,57 @@ mod tests {
             ),
             Some(1.5)
         );
+    }
+
+    #[test]
+    fn problems_are_typed_and_read_as_before() {
+        assert_eq!(parse_millidegrees(" 45500\n"), Ok(45.5));
+        assert_eq!(
+            parse_millidegrees("250000"),
+            Err(TemperatureError::Implausible(250_000))
+        );
+        let garbage = parse_millidegrees(&"x".repeat(50)).unwrap_err();
+        assert_eq!(garbage, TemperatureError::NotANumber("x".repeat(40)));
+        assert_eq!(
+            garbage.to_string(),
+            format!("not a millidegree number: \"{}\"", "x".repeat(40))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read_trimmed(&dir.path().join("nope")).unwrap_err();
+        assert!(matches!(missing, ReadError::Missing));
+        let unreadable = read_trimmed(dir.path()).unwrap_err();
+        assert!(matches!(unreadable, ReadError::Unreadable(_)));
+        assert!(
+            unreadable.to_string().starts_with("unreadable ("),
+            "{unreadable}"
+        );
+        let w = SensorWarning {
+            path: "/sys/x/temp".into(),
+            problem: missing.into(),
+        };
+        assert_eq!(
+            w.to_string(),
+            "sensor /sys/x/temp: missing; treated as unknown"
+        );
+    }
+
+    #[test]
+    fn empty_roots_warn_once_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Sampler::new(dir.path(), dir.path(), "");
+        let (r, warnings) = s.sample();
+        assert_eq!(r, Reading::default());
+        let problems: Vec<String> = warnings.iter().map(|w| w.problem.to_string()).collect();
+        assert!(matches!(
+            warnings[0].problem,
+            SensorError::NoThermalFolder(_)
+        ));
+        assert!(
+            problems[0].starts_with("no thermal zones ("),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1..], ["missing", "missing"]);
+        assert!(s.sample().1.is_empty());
     }
 
     #[test]
