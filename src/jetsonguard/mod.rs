@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `jetsonguard`: a pass-through element that watches temperature, memory and load, throttles
-//! or pauses the stream with hysteresis, and reports what it sees.
+//! or pauses the stream with hysteresis, and reports what it sees. Put it in front of
+//! `trtposeinfer` so that frames are dropped before they cost inference time.
+//!
+//! ```text
+//! gst-launch-1.0 nvarguscamerasrc ! nvvidconv ! video/x-raw,format=NV12 ! \
+//!   jetsonguard temp-limit=75 throttle-fps=10 print-stats=true ! trtposeinfer ! fakesink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;

@@ -1,4 +1,13 @@
-//! `poseoverlay`: draws the skeletons attached by `trtposeinfer` onto the frames.
+// SPDX-License-Identifier: MPL-2.0
+//! `poseoverlay`: draws the skeletons attached by `trtposeinfer` (keypoints, links, boxes)
+//! onto the frames, in place, in every raw format the plugin accepts, honouring each plane's
+//! stride and the frame's colour range and matrix. Frames without pose metadata pass
+//! untouched.
+//!
+//! ```text
+//! gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! trtposeinfer ! \
+//!   poseoverlay thickness=3 min-score=0.3 ! videoconvert ! autovideosink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;
