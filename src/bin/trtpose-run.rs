@@ -191,7 +191,9 @@ fn watch(
                 if p.duration_frames.is_none() {
                     p.duration_frames = duration_frames(pipeline, infer);
                 }
-                if last_print.elapsed().as_secs_f64() >= 1.0 {
+                // Frames already in flight when --frames was reached are not progress.
+                let past_end = stop_after.is_some_and(|n| p.frames > n);
+                if !past_end && last_print.elapsed().as_secs_f64() >= 1.0 {
                     last_print = Instant::now();
                     let fps = p.frames as f64 / start.elapsed().as_secs_f64();
                     let frames = p.frames;
