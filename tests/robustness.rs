@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Property tests: random maps (NaN, ±Inf, negative values), random parameters, random frame
 //! sizes and formats. Nothing may panic, and every coordinate that comes out is finite.
 
@@ -301,6 +302,8 @@ fn posenet_with_one_displacement_output_is_refused_with_a_reason() {
         spec("displacement_fwd", 32),
         spec("other", 5),
     ];
-    let err = ModelPlan::new(&[input], &outputs, FamilyRequest::PoseNet, None).unwrap_err();
+    let err = ModelPlan::new(&[input], &outputs, FamilyRequest::PoseNet, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("two displacement outputs"), "{err}");
 }

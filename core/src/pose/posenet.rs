@@ -1,9 +1,25 @@
+// SPDX-License-Identifier: MPL-2.0
 //! PoseNet (MobileNetV1, NHWC outputs) multi-person decoder, the tfjs `decodeMultiplePoses`
 //! method: local-maximum roots, greedy by score, pose-tree walk along displacements.
 
 use super::{Keypoint, Person, Topology, below};
 
 pub const NUM_KEYPOINTS: usize = 17;
+
+/// Outputs whose sizes do not fit the grid they claim.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PoseNetError {
+    #[error(
+        "PoseNet output {name} has {got} values, expected {expected} for a {height}x{width} grid"
+    )]
+    OutputSize {
+        name: &'static str,
+        got: usize,
+        expected: usize,
+        height: usize,
+        width: usize,
+    },
+}
 
 /// Parent → child edges of the PoseNet pose tree (COCO-17 indices), in displacement channel
 /// order.
@@ -69,7 +85,7 @@ pub struct PoseNetOutputs<'a> {
 }
 
 impl PoseNetOutputs<'_> {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PoseNetError> {
         let cells = self.height * self.width;
         let expect = [
             ("heatmap", self.heatmap.len(), cells * NUM_KEYPOINTS),
@@ -79,10 +95,13 @@ impl PoseNetOutputs<'_> {
         ];
         for (name, got, want) in expect {
             if got != want {
-                return Err(format!(
-                    "PoseNet output {name} has {got} values, expected {want} for a {}x{} grid",
-                    self.height, self.width
-                ));
+                return Err(PoseNetError::OutputSize {
+                    name,
+                    got,
+                    expected: want,
+                    height: self.height,
+                    width: self.width,
+                });
             }
         }
         Ok(())
@@ -127,7 +146,7 @@ impl PoseNetDecoder {
         topology: &Topology,
         min_keypoint_score: f32,
         people: &mut Vec<Person>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PoseNetError> {
         out.check()?;
         people.clear();
         let (h, w) = (out.height, out.width);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trt_pose's post-processing ("parse"): part confidence maps + part affinity fields → people.
 //!
 //! A port of the algorithm in `specs/trt_pose_parse.md`, float32 throughout and without fused
@@ -9,6 +10,47 @@ use std::collections::VecDeque;
 use super::munkres::Munkres;
 use super::topology::Topology;
 use super::{Keypoint, Person, below};
+
+/// Parse parameters that cannot work (the element's properties name them).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseParamsError {
+    #[error("line-integral-samples must be at least 2 (got {0})")]
+    LineIntegralSamples(usize),
+    #[error("cmap-window must be at least 1")]
+    CmapWindow,
+    #[error("max-num-parts and max-num-objects must be at least 1")]
+    MaxCounts,
+    #[error("thresholds must be finite")]
+    Thresholds,
+}
+
+/// Maps that do not fit their data, each other or the topology.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MapError {
+    #[error("map has {len} values, expected {channels}x{height}x{width} = {needed}")]
+    Size {
+        len: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+        needed: usize,
+    },
+    #[error("cmap has {channels} channels but the topology has {parts} keypoints")]
+    CmapChannels { channels: usize, parts: usize },
+    #[error("paf has {channels} channels but the topology's {links} links need {needed}")]
+    PafChannels {
+        channels: usize,
+        links: usize,
+        needed: usize,
+    },
+    #[error("cmap is {cmap_h}x{cmap_w} but paf is {paf_h}x{paf_w}")]
+    Sizes {
+        cmap_h: usize,
+        cmap_w: usize,
+        paf_h: usize,
+        paf_w: usize,
+    },
+}
 
 /// The six parameters of trt_pose's `ParseObjects`, with its defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,21 +83,20 @@ impl Default for ParseParams {
 }
 
 impl ParseParams {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ParseParamsError> {
         if self.line_integral_samples < 2 {
-            return Err(format!(
-                "line-integral-samples must be at least 2 (got {})",
-                self.line_integral_samples
+            return Err(ParseParamsError::LineIntegralSamples(
+                self.line_integral_samples,
             ));
         }
         if self.cmap_window == 0 {
-            return Err("cmap-window must be at least 1".into());
+            return Err(ParseParamsError::CmapWindow);
         }
         if self.max_num_parts == 0 || self.max_num_objects == 0 {
-            return Err("max-num-parts and max-num-objects must be at least 1".into());
+            return Err(ParseParamsError::MaxCounts);
         }
         if !self.cmap_threshold.is_finite() || !self.link_threshold.is_finite() {
-            return Err("thresholds must be finite".into());
+            return Err(ParseParamsError::Thresholds);
         }
         Ok(())
     }
@@ -87,13 +128,16 @@ impl<'a> MapView<'a> {
         height: usize,
         width: usize,
         layout: Layout,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, MapError> {
         let needed = channels * height * width;
         if data.len() != needed {
-            return Err(format!(
-                "map has {} values, expected {channels}x{height}x{width} = {needed}",
-                data.len()
-            ));
+            return Err(MapError::Size {
+                len: data.len(),
+                channels,
+                height,
+                width,
+                needed,
+            });
         }
         Ok(MapView {
             data,
@@ -198,7 +242,7 @@ pub struct TrtPoseParser {
 }
 
 impl TrtPoseParser {
-    pub fn new(topology: &Topology, params: ParseParams) -> Result<Self, String> {
+    pub fn new(topology: &Topology, params: ParseParams) -> Result<Self, ParseParamsError> {
         params.validate()?;
         let num_parts = topology.num_parts();
         let num_links = topology.num_links();
@@ -239,26 +283,27 @@ impl TrtPoseParser {
     }
 
     /// Runs all stages on one image. `cmap` has `C` channels, `paf` `2K`, same `H × W`.
-    pub fn parse(&mut self, cmap: &MapView, paf: &MapView) -> Result<(), String> {
+    pub fn parse(&mut self, cmap: &MapView, paf: &MapView) -> Result<(), MapError> {
         if cmap.channels != self.num_parts {
-            return Err(format!(
-                "cmap has {} channels but the topology has {} keypoints",
-                cmap.channels, self.num_parts
-            ));
+            return Err(MapError::CmapChannels {
+                channels: cmap.channels,
+                parts: self.num_parts,
+            });
         }
         if paf.channels != 2 * self.links.len() {
-            return Err(format!(
-                "paf has {} channels but the topology's {} links need {}",
-                paf.channels,
-                self.links.len(),
-                2 * self.links.len()
-            ));
+            return Err(MapError::PafChannels {
+                channels: paf.channels,
+                links: self.links.len(),
+                needed: 2 * self.links.len(),
+            });
         }
         if (paf.height, paf.width) != (cmap.height, cmap.width) {
-            return Err(format!(
-                "cmap is {}x{} but paf is {}x{}",
-                cmap.height, cmap.width, paf.height, paf.width
-            ));
+            return Err(MapError::Sizes {
+                cmap_h: cmap.height,
+                cmap_w: cmap.width,
+                paf_h: paf.height,
+                paf_w: paf.width,
+            });
         }
         self.height = cmap.height;
         self.width = cmap.width;

@@ -108,7 +108,7 @@ fn time_one(
         };
         let mut est = match PoseEstimator::new(Box::new(engine), &EstimatorConfig::default()) {
             Ok(e) => e,
-            Err(e) => return fail(rows, batch, e),
+            Err(e) => return fail(rows, batch, e.to_string()),
         };
         if backend != Backend::Cpu {
             let cpu = options(BackendRequest::Cpu, None, setup);
@@ -293,9 +293,11 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
     }
     let cpu_engine =
         OrtEngine::load_on(rt, model, &cpu_opts, Backend::Cpu).map_err(|e| e.to_string())?;
-    let mut cpu = PoseEstimator::new(Box::new(cpu_engine), &EstimatorConfig::default())?;
+    let mut cpu = PoseEstimator::new(Box::new(cpu_engine), &EstimatorConfig::default())
+        .map_err(|e| e.to_string())?;
     let plan = cpu.plan().clone();
-    let mut gpu_decoder = PoseDecoder::new(plan.clone(), Default::default())?;
+    let mut gpu_decoder =
+        PoseDecoder::new(plan.clone(), Default::default()).map_err(|e| e.to_string())?;
     let mut pre = Preprocessor::new();
     let mut all_ok = true;
     let sources: Vec<Option<&PathBuf>> = if photos.is_empty() {
@@ -340,7 +342,9 @@ pub fn compare(rt: &'static OrtRuntime, model: &Path, c: &CompareSetup) -> Resul
             cpu.process(&source, &mut cpu_people)
                 .map_err(|e| e.to_string())?;
             let mut gpu_people = Vec::new();
-            gpu_decoder.decode_for_frame(&gpu_out, 0, &geometry, &mut gpu_people)?;
+            gpu_decoder
+                .decode_for_frame(&gpu_out, 0, &geometry, &mut gpu_people)
+                .map_err(|e| e.to_string())?;
             let output_diff = cpu
                 .last_outputs()
                 .iter()

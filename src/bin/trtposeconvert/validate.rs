@@ -73,8 +73,10 @@ pub fn run(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
             1
         }] as u32,
     );
-    let mut d1 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
-    let mut d2 = PoseDecoder::new(plan.clone(), DecodeSettings::default())?;
+    let mut d1 =
+        PoseDecoder::new(plan.clone(), DecodeSettings::default()).map_err(|e| e.to_string())?;
+    let mut d2 =
+        PoseDecoder::new(plan.clone(), DecodeSettings::default()).map_err(|e| e.to_string())?;
     for seed in 0..a.samples {
         let (f, i) = sample_input(&plan, &shape, seed);
         let input = if plan.input.elem == InputElem::I32 {
@@ -111,8 +113,8 @@ pub fn run(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
             }
         }
         let (mut p1, mut p2) = (Vec::new(), Vec::new());
-        d1.decode(&ro, w, h, &mut p1)?;
-        d2.decode(&ao, w, h, &mut p2)?;
+        d1.decode(&ro, w, h, &mut p1).map_err(|e| e.to_string())?;
+        d2.decode(&ao, w, h, &mut p2).map_err(|e| e.to_string())?;
         let same = p1.len() == p2.len()
             && p1.iter().zip(&p2).all(|(a, b)| {
                 a.keypoints
