@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Criterion benchmarks of the GStreamer-free core: trt_pose parse on every visible vector,
 //! the MoveNet/PoseNet decoders, drawing 10 people on 1080p, and frame preprocessing.
 //!

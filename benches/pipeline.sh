@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Pipeline benchmark: on the same model, threads and video, prints raw ONNX Runtime inference
 # FPS (engine alone, pre-made input), the full GStreamer pipeline FPS (decode → trtposeinfer →
 # poseoverlay), the Python/OpenCV baseline FPS, their ratios, and peak RSS.

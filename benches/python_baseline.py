@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """The original system's way, as the baseline: OpenCV decode, onnxruntime, numpy/Python
 post-processing and cv2 drawing (MoveNet multipose, letterboxed as trtposeinfer does).
 Prints `RESULT python_fps=...` (first frame to last, model loading excluded).

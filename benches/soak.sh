@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Soak: FRAMES frames (default 10000) through videotestsrc → jetsonguard → trtposeinfer →
 # poseoverlay → fakesink. Prints RSS and FPS every 1000 frames, RSS drift between the first
 # report and the end (goal < 2 %), and frames lost (goal 0: every frame produced reaches the

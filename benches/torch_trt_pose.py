@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """PyTorch reference for the trt_pose resnet18_baseline_att 224 architecture (random weights):
 eager fp32, eager fp16 channels-last and torch.compile fp16, batch 1 and 8, ms per batch on
 the GPU (CUDA events, after warm-up). Run on the device next to `trtposeconvert bench`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Raw inference vs the full GStreamer pipeline on the same model, threads and video.
 //! Prints both FPS, their ratio and the peak RSS. Run through benches/pipeline.sh, which adds
 //! the Python/OpenCV baseline.

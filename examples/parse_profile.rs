@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Parses one vector repeatedly (for profilers): `cargo run --release --example parse_profile -- NAME [iterations]`.
 use gsttrtpose::pose::Topology;
 use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};

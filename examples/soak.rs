@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Long run: see benches/soak.sh.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

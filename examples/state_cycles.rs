@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! RSS over repeated NULL → PLAYING → NULL cycles of a launch line (for leak hunting).
 //! usage: state_cycles "LAUNCH LINE" [cycles]
 use gst::prelude::*;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Writes fuzz/corpus/onnx_edit/seed.onnx: a tiny real model (Conv, a Constant, Mul, Resize
 with float scales) that exercises every path of the fp16 and calibration editors."""
 import pathlib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # Sourced by the examples: finds the plugin and ONNX Runtime set up by scripts/setup.sh.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -f "$ROOT/.venv/trtpose-env.sh" ]; then

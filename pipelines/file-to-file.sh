@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Any video file in, H.264 MP4 with skeletons out, plus one JSON line per frame.
 # usage: file-to-file.sh INPUT OUTPUT.mp4
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Jetson CSI camera (Argus). nvvidconv copies the NVMM frame to system memory as NV12, which
 # trtposeinfer reads directly. jetsonguard sits in front of trtposeinfer: above 75 °C (or 85 %
 # memory) it drops frames evenly to 10 fps until the board is 5 °C cooler, so the board keeps

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # RTSP camera: decode, estimate poses, show them, and log the people as JSON Lines.
 # usage: rtsp.sh rtsp://camera/stream [people.jsonl]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Live USB webcam with skeletons in a window. Cameras deliver YUY2 or MJPEG; trtposeinfer
 # reads YUY2 directly. interval=2 runs the network on every other frame to keep up on a CPU;
 # the leaky queue drops frames rather than letting latency grow.

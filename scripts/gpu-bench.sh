@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # On the device machine after gpu-stage.sh: the project's GPU path through its own engine code
 # (trtposeconvert; no GStreamer there) on the trt_pose resnet18_att 224 architecture (random
 # weights) and MoveNet multipose 256, plus PyTorch references on the same GPU.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # On the device machine after gpu-stage.sh: trtposeinfer inside real GStreamer pipelines.
 # The device has no GStreamer, so a runtime is carried from the build machine in .gpu/gst
 # (Debian 12 libraries: gst-launch-1.0, core elements, videotestsrc, videoconvertscale, this

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Stages the onnxruntime-gpu wheel on the device machine, one chunk per call (the tree sent
 # per call is limited to 64 MiB). Here: split the wheel into .gpu/c0 .. .gpu/cN (git-ignored)
 # and carry one folder per call. There: `gpu-stage.sh N` keeps chunk N in /tmp;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs the release build like a GStreamer plugin, so gst-inspect-1.0, gst-launch-1.0 and
 # trtpose-run work in any shell and folder without sourcing anything:
 #   plugin          ~/.local/share/gstreamer-1.0/plugins/libgsttrtpose.so (GStreamer scans it)

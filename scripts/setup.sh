@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # One-command set-up for gst-trtpose on Debian/Ubuntu:
 #   1. system packages (GStreamer dev files and plugins for decoding/encoding, PyGObject)
 #   2. ONNX Runtime 1.31 in a project-local virtual environment (.venv)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The project's test command: every test (unit, parse vectors, decoders, elements in real
 # pipelines, PyGObject reader) against the real ONNX Runtime and GStreamer.
 # Models come from data/models (scripts/setup.sh) or ../shared/models; tests fail, never skip,

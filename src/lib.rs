@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! gst-trtpose: GStreamer elements for real-time multi-person pose estimation.
 //!
 //! - `trtposeinfer` runs a pose network (trt_pose, MoveNet, PoseNet) and attaches people as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Glue between GStreamer video frames and the GStreamer-free modules.
 
 use gst_video::prelude::*;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trtposeconvert on this machine (no TensorRT, no GPU): real ONNX files, fake sysfs/procfs
 //! trees, every command, and bad inputs.
 

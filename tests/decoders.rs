@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! MoveNet and PoseNet decoders against the reference outputs in ../shared/media/expected,
 //! with ONNX Runtime fed the exact network inputs the references used.
 

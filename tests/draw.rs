@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Drawing on real pixel buffers: every format, odd sizes, padded strides.
 //! Each drawn shape is checked against a brute-force distance mask, pixel by pixel, and every
 //! other byte (padding included) must keep its sentinel value.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trtposeinfer and poseoverlay in real GStreamer pipelines with real ONNX Runtime, real models
 //! and real media, checked against the references in ../shared/media/expected.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The GPU path as far as a machine without a GPU can take it: the pre-processing kernel
 //! compiles with NVIDIA's real compiler, the CUDA backend names what is missing, batches give
 //! the people of single frames, and a backend failing mid-stream hands over to the CPU

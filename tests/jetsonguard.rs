@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! jetsonguard in real pipelines with real files in fake sysfs/procfs trees that the tests
 //! rewrite while the stream runs.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The README's main job and the file-to-file example, run as a user would.
 
 mod common;

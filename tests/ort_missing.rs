@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Without a loadable ONNX Runtime the element refuses to start and says what to install.
 //! (Its own test binary: ONNX Runtime can be loaded only once per process.)
 

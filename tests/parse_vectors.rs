@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Bit-exact check of the trt_pose parser against vectors produced by trt_pose's own C++ parser.
 //!
 //! Reads the folder named by `TRTPOSE_PARSE_VECTORS` (default `../shared/testdata/trt_pose_parse`)

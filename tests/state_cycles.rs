@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Memory over 100 NULL → PLAYING → NULL cycles with every element. Its own test binary, so
 //! the process's RSS belongs to this test alone.
 

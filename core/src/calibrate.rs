@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! INT8 calibration for TensorRT, done on the CPU with ONNX Runtime: every intermediate
 //! float tensor of the model becomes an output, the model runs on calibration images, and the
 //! largest magnitude seen per tensor becomes its dynamic range. The result is written in

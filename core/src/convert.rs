@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Engine conversion and model management behind `trtposeconvert`: system facts, TensorRT
 //! found at run time, artifact naming, sidecars and their matching, and the memory diagnosis.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! A small rasterizer that draws skeletons straight into frame memory.
 //!
 //! Every shape is a capsule (a segment swept by a disk): a keypoint is a capsule of zero

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Frames as the GStreamer-free layers see them: pixel formats, planes with strides, and the
 //! colorimetry (matrix, range, chroma siting) that says how YUV samples map to RGB.
 //!

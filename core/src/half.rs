@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! An fp16 copy of an ONNX model for the GPU backends: float32 weights and constants become
 //! float16 and the graph computes in half precision, while the model's inputs and outputs stay
 //! float32 (a Cast at each end), so callers and decoders do not change.

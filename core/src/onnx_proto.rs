@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The few ONNX protobuf messages the tools edit (model, graph, node, attribute, tensor,
 //! value info), read and written on the wire format so unknown fields survive byte for byte.
 

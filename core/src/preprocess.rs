@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Frame → network input: colour conversion, resize (stretch or letterbox) and normalization in
 //! one pass over the source rows, reading every plane through its stride.
 //!

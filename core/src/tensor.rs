@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Tensors as engines and pre-processing exchange them: the input's layout, element type and
 //! normalization, model input/output descriptions, and run buffers. A leaf module.
 

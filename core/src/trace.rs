@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Step-by-step trace of the GPU path, for finding where a device run stalls.
 //!
 //! The plugin routes it to a GStreamer debug category (`GST_DEBUG=trtpose-gpu:7`); tools that

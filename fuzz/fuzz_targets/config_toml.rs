@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trtposeconvert's configuration loader on arbitrary text: a config or an error naming the
 //! file, never a panic.
 #![no_main]

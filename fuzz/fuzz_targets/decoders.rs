@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! MoveNet (multipose, singlepose) and PoseNet decoders on arbitrary outputs: no panic, and
 //! every reported keypoint is finite.
 #![no_main]

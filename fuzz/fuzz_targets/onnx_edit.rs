@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The ONNX editors (fp16 copy, calibration instrumentation) on arbitrary bytes: an edited
 //! model that parses again, or an error, never a panic. Seeded with a small real model.
 #![no_main]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The metadata reader poseoverlay uses, on arbitrary GstStructure text: an error or a
 //! record, never a panic.
 #![no_main]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! jetsonguard's sensor-file parsers on arbitrary text: a value or "unknown", never a panic.
 #![no_main]
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Topology loader on arbitrary bytes: an error or a valid topology, never a panic.
 #![no_main]
 

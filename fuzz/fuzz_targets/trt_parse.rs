@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trt_pose parser on arbitrary maps and parameters: no panic, finite coordinates.
 #![no_main]
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Obtains the pose models and converts them to ONNX:
 #   movenet-multipose.onnx           MoveNet multipose lightning, dynamic input (default model)
 #   movenet-multipose-256x256.onnx   the same with a fixed 256x256 input

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Post-steps after tf2onnx that change no output: names MoveNet multipose's symbolic input dims
 `height`/`width` and drops the unused ai.onnx.ml opset import tf2onnx adds.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Makes an old tfjs graph-model JSON acceptable to TensorFlow 2.15 for tf2onnx's --tfjs reader.
 
 tf2onnx rebuilds each node as a TensorFlow NodeDef and imports it into the installed

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Deterministic trt_pose-architecture ONNX models, for exercising the trt_pose path without
 the real weights.
 

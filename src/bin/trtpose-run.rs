@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Processes a video file: decode → trtposeinfer → poseoverlay → MP4, plus JSON Lines, printing
 //! frames, people found and FPS as it goes. The plugin is linked in, so no GST_PLUGIN_PATH is
 //! needed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Helpers for the `gst_check::Harness` tests (tests/harness_*.rs): an element with its own
 //! bus, property specs and values, caps queries, and the events that reached the harness.
 

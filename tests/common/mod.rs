@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Shared test helpers: where models, media and ONNX Runtime are.
 #![allow(dead_code)]
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """A DeepStream-style app: runs trtposeinfer and reads the people from the standard
 GstVideoRegionOfInterestMeta in a pad probe, with nothing but PyGObject (python3-gi,
 python3-gst-1.0). Prints one line per person: `person SCORE NOSE_X NOSE_Y`.

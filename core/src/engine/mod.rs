@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Inference engines behind one small trait, so elements and tools never talk to a runtime
 //! directly. ONNX Runtime provides the CPU, CUDA and TensorRT backends.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! ONNX Runtime engine, loaded at run time (`load-dynamic`) so the plugin starts on machines
 //! without it and says what to install.
 

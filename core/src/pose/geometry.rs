@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Where the network input sits inside a frame, and the mapping between the two.
 
 /// How a frame is fitted into the network input.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! GStreamer-free pose logic: topologies, decoders of network outputs into people, and the
 //! geometry that maps network coordinates back onto frames.
 

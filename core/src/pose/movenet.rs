@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! MoveNet decoders: multipose (`[1, 6, 56]`) and singlepose (`[1, 1, 17, 3]`).
 
 use super::{BBox, Keypoint, Person, Topology, below};

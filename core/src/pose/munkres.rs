@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! trt_pose's Munkres variant, ported step by step so that ties resolve exactly as upstream.
 //!
 //! The step structure (shape-dependent reductions, single-pass prime scan, float32 updates)

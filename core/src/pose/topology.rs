@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Keypoint names and the links between them, in trt_pose's `human_pose.json` format.
 
 use std::path::Path;

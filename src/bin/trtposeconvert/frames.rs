@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Test frames for the end-to-end benchmark and the GPU/CPU comparison: binary PPM (P6)
 //! photos or a synthetic picture, converted to the raw formats the element receives.
 

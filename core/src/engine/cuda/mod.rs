@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The CUDA side of the GPU backend, through `cudarc` with the driver and NVRTC loaded at run
 //! time: a device probe that names why a GPU cannot be used, and frame pre-processing on the
 //! GPU (upload once, one kernel for colour, resize and normalization into the network input).

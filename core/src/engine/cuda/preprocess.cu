@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 // Frame -> network input on the GPU: colour conversion, PIL-style resize (stretch or
 // letterbox) and normalization in one kernel, one thread per network input pixel.
 //
