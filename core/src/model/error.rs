@@ -103,3 +103,24 @@ pub enum DecodeError {
     #[error(transparent)]
     Family(Box<dyn std::error::Error + Send + Sync>),
 }
+
+impl ModelError {
+    /// Checks that `topology` has the `expected` keypoints a family outputs (in `order`).
+    pub fn check_keypoints(
+        topology: &crate::pose::Topology,
+        family: &'static str,
+        expected: usize,
+        order: &'static str,
+    ) -> Result<(), ModelError> {
+        if topology.num_parts() == expected {
+            return Ok(());
+        }
+        Err(ModelError::KeypointCount {
+            topology: topology.name.clone(),
+            keypoints: topology.num_parts(),
+            family,
+            expected,
+            order,
+        })
+    }
+}

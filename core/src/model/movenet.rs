@@ -83,15 +83,7 @@ impl PoseFamily for MoveNet {
         _outputs: &[TensorSpec],
         topology: &Topology,
     ) -> Result<FamilyPlan, ModelError> {
-        if topology.num_parts() != NUM_KEYPOINTS {
-            return Err(ModelError::KeypointCount {
-                topology: topology.name.clone(),
-                keypoints: topology.num_parts(),
-                family: "MoveNet",
-                expected: NUM_KEYPOINTS,
-                order: "COCO",
-            });
-        }
+        ModelError::check_keypoints(topology, "MoveNet", NUM_KEYPOINTS, "COCO")?;
         // Raw 0..255 pixels, letterboxed as in the TF Hub examples.
         Ok(FamilyPlan::for_image(
             input,

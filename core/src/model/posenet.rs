@@ -70,15 +70,7 @@ impl PoseFamily for PoseNet {
         outputs: &[TensorSpec],
         topology: &Topology,
     ) -> Result<FamilyPlan, ModelError> {
-        if topology.num_parts() != NUM_KEYPOINTS {
-            return Err(ModelError::KeypointCount {
-                topology: topology.name.clone(),
-                keypoints: topology.num_parts(),
-                family: "PoseNet",
-                expected: NUM_KEYPOINTS,
-                order: "COCO",
-            });
-        }
+        ModelError::check_keypoints(topology, "PoseNet", NUM_KEYPOINTS, "COCO")?;
         let missing = |needs: &str| ModelError::MissingOutput {
             family: "PoseNet",
             needs: needs.into(),
