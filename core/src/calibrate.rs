@@ -18,6 +18,19 @@ use ort::value::TensorRef;
 use crate::engine::{EngineError, InputData, OrtRuntime};
 use crate::onnx_proto::*;
 
+/// A TensorRT calibration cache that cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    #[error("empty calibration cache")]
+    Empty,
+    #[error("calibration cache header '{0}' does not start with TRT-")]
+    Header(String),
+    #[error("line {line}: expected 'tensor: hexscale'")]
+    Line { line: usize },
+    #[error("line {line}: '{value}' is not a hex float")]
+    Hex { line: usize, value: String },
+}
+
 /// Largest absolute value per tensor over the calibration inputs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CalibrationTable {
@@ -27,7 +40,7 @@ pub struct CalibrationTable {
 
 /// The serialized model with every node output also listed as a graph output, and the names
 /// of those outputs. ONNX Runtime infers the types of outputs declared by name only.
-pub fn expose_all_tensors(model: &[u8]) -> Result<(Vec<u8>, Vec<String>), String> {
+pub fn expose_all_tensors(model: &[u8]) -> Result<(Vec<u8>, Vec<String>), OnnxError> {
     let (mut fields, gi, mut graph) = graph_of(model)?;
     let mut listed: std::collections::HashSet<String> = graph
         .iter()
@@ -70,11 +83,10 @@ impl Calibrator {
             path: model.display().to_string(),
             problem: e.to_string(),
         })?;
-        let (instrumented, _) =
-            expose_all_tensors(&bytes).map_err(|problem| EngineError::Model {
-                path: model.display().to_string(),
-                problem,
-            })?;
+        let (instrumented, _) = expose_all_tensors(&bytes).map_err(|e| EngineError::Model {
+            path: model.display().to_string(),
+            problem: e.to_string(),
+        })?;
         // No graph optimization: fused nodes would drop the tensors TensorRT will name.
         let session = Session::builder(runtime.environment())
             .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Disable)?))
@@ -154,21 +166,21 @@ impl CalibrationTable {
     }
 
     /// Reads a cache back: tensor names and dynamic ranges (scale × 127).
-    pub fn parse_tensorrt_cache(text: &str) -> Result<BTreeMap<String, f32>, String> {
+    pub fn parse_tensorrt_cache(text: &str) -> Result<BTreeMap<String, f32>, CacheError> {
         let mut lines = text.lines();
-        let header = lines.next().ok_or("empty calibration cache")?;
+        let header = lines.next().ok_or(CacheError::Empty)?;
         if !header.starts_with("TRT-") {
-            return Err(format!(
-                "calibration cache header '{header}' does not start with TRT-"
-            ));
+            return Err(CacheError::Header(header.to_string()));
         }
         let mut ranges = BTreeMap::new();
         for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let (name, hex) = line
                 .rsplit_once(": ")
-                .ok_or_else(|| format!("line {}: expected 'tensor: hexscale'", i + 2))?;
-            let bits = u32::from_str_radix(hex.trim(), 16)
-                .map_err(|_| format!("line {}: '{hex}' is not a hex float", i + 2))?;
+                .ok_or(CacheError::Line { line: i + 2 })?;
+            let bits = u32::from_str_radix(hex.trim(), 16).map_err(|_| CacheError::Hex {
+                line: i + 2,
+                value: hex.to_string(),
+            })?;
             ranges.insert(name.to_string(), f32::from_bits(bits) * 127.0);
         }
         Ok(ranges)

@@ -26,22 +26,38 @@ pub struct Config {
     pub temp_resume: Option<f32>,
 }
 
+/// A conversion config or an artifact's sidecar that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("config {origin}: {problem}")]
+    Config { origin: String, problem: String },
+    #[error("{path}: {problem}")]
+    SidecarRead { path: String, problem: String },
+    #[error("cannot write {path}: {source}")]
+    SidecarWrite {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
 impl Config {
     /// Parses TOML; `origin` names the file in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
-        let c: Config = toml::from_str(text).map_err(|e| format!("config {origin}: {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConvertError> {
+        let bad = |problem: String| ConvertError::Config {
+            origin: origin.to_string(),
+            problem,
+        };
+        let c: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         if let Some(i) = c.monitor_interval
             && !(i > 0.0 && i.is_finite())
         {
-            return Err(format!(
-                "config {origin}: monitor_interval must be a positive number of seconds"
+            return Err(bad(
+                "monitor_interval must be a positive number of seconds".into()
             ));
         }
         for (name, v) in [("temp_limit", c.temp_limit), ("temp_resume", c.temp_resume)] {
             if v.is_some_and(|t| !(-50.0..=200.0).contains(&t)) {
-                return Err(format!(
-                    "config {origin}: {name} must be between -50 and 200 °C"
-                ));
+                return Err(bad(format!("{name} must be between -50 and 200 °C")));
             }
         }
         Ok(c)
@@ -244,17 +260,23 @@ impl Sidecar {
         PathBuf::from(p)
     }
 
-    pub fn load(artifact: &Path) -> Result<Sidecar, String> {
+    pub fn load(artifact: &Path) -> Result<Sidecar, ConvertError> {
         let path = Self::path_for(artifact);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let bad = |problem: String| ConvertError::SidecarRead {
+            path: path.display().to_string(),
+            problem,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
     }
 
-    pub fn save(&self, artifact: &Path) -> Result<(), String> {
+    pub fn save(&self, artifact: &Path) -> Result<(), ConvertError> {
         let path = Self::path_for(artifact);
         let text = serde_json::to_string_pretty(self).expect("serializable");
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(&path, text).map_err(|source| ConvertError::SidecarWrite {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
 
@@ -460,7 +482,7 @@ mod tests {
             "[[",
         ] {
             let e = Config::parse(bad, "c.toml").unwrap_err();
-            assert!(e.contains("c.toml"), "{bad}: {e}");
+            assert!(e.to_string().contains("c.toml"), "{bad}: {e}");
         }
     }
 

@@ -59,13 +59,15 @@ fn round_shift(value: u32, shift: u32) -> u32 {
 }
 
 /// Float values of a FLOAT tensor (from `float_data` or `raw_data`).
-fn tensor_floats(fields: &[Field]) -> Result<Vec<f32>, String> {
+fn tensor_floats(fields: &[Field]) -> Result<Vec<f32>, OnnxError> {
     let mut values = Vec::new();
     for f in fields {
         match f {
             Field::Bytes(TENSOR_RAW_DATA, b) => {
                 if b.len() % 4 != 0 {
-                    return Err("raw_data is not a whole number of floats".into());
+                    return Err(OnnxError::Unsupported(
+                        "raw_data is not a whole number of floats".into(),
+                    ));
                 }
                 values.extend(
                     b.chunks_exact(4)
@@ -85,16 +87,16 @@ fn tensor_floats(fields: &[Field]) -> Result<Vec<f32>, String> {
 }
 
 /// Rewrites a FLOAT TensorProto as FLOAT16; other tensors come back unchanged.
-fn tensor_to_half(data: &[u8]) -> Result<Vec<u8>, String> {
+fn tensor_to_half(data: &[u8]) -> Result<Vec<u8>, OnnxError> {
     let fields = parse(data)?;
     if varint(&fields, TENSOR_DATA_TYPE) != Some(FLOAT) {
         return Ok(data.to_vec());
     }
     if varint(&fields, TENSOR_DATA_LOCATION) == Some(1) {
-        return Err(format!(
+        return Err(OnnxError::Unsupported(format!(
             "tensor '{}' keeps its data in an external file; convert models with embedded weights",
             string(&fields, TENSOR_NAME).unwrap_or_default()
-        ));
+        )));
     }
     let values = tensor_floats(&fields)?;
     let mut raw = Vec::with_capacity(values.len() * 2);
@@ -114,7 +116,7 @@ fn tensor_to_half(data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Element type of a ValueInfoProto's tensor type.
-fn value_elem_type(value_info: &[u8]) -> Result<Option<u64>, String> {
+fn value_elem_type(value_info: &[u8]) -> Result<Option<u64>, OnnxError> {
     let fields = parse(value_info)?;
     let Some(Field::Bytes(_, ty)) = fields.iter().find(|f| f.number() == VALUE_TYPE) else {
         return Ok(None);
@@ -167,7 +169,7 @@ pub struct HalfReport {
 }
 
 /// Converts a serialized float32 ONNX model to float16 compute with float32 inputs/outputs.
-pub fn to_half(model: &[u8]) -> Result<(Vec<u8>, HalfReport), String> {
+pub fn to_half(model: &[u8]) -> Result<(Vec<u8>, HalfReport), OnnxError> {
     let mut report = HalfReport::default();
     let (mut model_fields, graph_index, graph) = graph_of(model)?;
 
@@ -283,7 +285,7 @@ pub fn to_half(model: &[u8]) -> Result<(Vec<u8>, HalfReport), String> {
 fn node_outputs_kept(
     node: &[u8],
     keep: &std::collections::HashSet<String>,
-) -> Result<bool, String> {
+) -> Result<bool, OnnxError> {
     Ok(strings(&parse(node)?, NODE_OUTPUT)
         .iter()
         .any(|o| keep.contains(o)))
@@ -296,21 +298,21 @@ fn half_attribute(
     attr: &[u8],
     keep_float: bool,
     report: &mut HalfReport,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, OnnxError> {
     let fields = parse(attr)?;
     let name = string(&fields, ATTR_NAME).unwrap_or_default();
     if fields
         .iter()
         .any(|f| matches!(f.number(), ATTR_G | ATTR_GRAPHS))
     {
-        return Err(format!(
+        return Err(OnnxError::Unsupported(format!(
             "node {op} has a subgraph attribute '{name}' (control flow); fp16 conversion of such models is not supported"
-        ));
+        )));
     }
     if op == "Constant" && matches!(name.as_str(), "value_float" | "value_floats") {
-        return Err(format!(
+        return Err(OnnxError::Unsupported(format!(
             "a Constant uses '{name}', which cannot hold fp16; re-export the model with constant folding"
-        ));
+        )));
     }
     let mut out = Vec::with_capacity(fields.len());
     for f in fields {

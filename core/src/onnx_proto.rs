@@ -2,6 +2,28 @@
 //! The few ONNX protobuf messages the tools edit (model, graph, node, attribute, tensor,
 //! value info), read and written on the wire format so unknown fields survive byte for byte.
 
+/// Why a model's bytes cannot be read or rewritten. The text says what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OnnxError {
+    #[error("truncated varint")]
+    TruncatedVarint,
+    #[error("varint longer than 10 bytes")]
+    VarintTooLong,
+    #[error("field runs past the end")]
+    FieldPastEnd,
+    #[error("unsupported protobuf wire type {0}")]
+    WireType(u64),
+    #[error("not an ONNX model: {0}")]
+    NotOnnx(Box<OnnxError>),
+    #[error("not an ONNX model: no graph")]
+    NoGraph,
+    #[error("model has no input")]
+    NoInput,
+    /// A model this tool cannot convert, with the reason and what to do.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
 /// ONNX tensor element types.
 pub const FLOAT: u64 = 1;
 pub const FLOAT16: u64 = 10;
@@ -52,30 +74,30 @@ impl Field {
     }
 }
 
-pub fn read_varint(data: &[u8], pos: &mut usize) -> Result<u64, String> {
+pub fn read_varint(data: &[u8], pos: &mut usize) -> Result<u64, OnnxError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *data.get(*pos).ok_or("truncated varint")?;
+        let b = *data.get(*pos).ok_or(OnnxError::TruncatedVarint)?;
         *pos += 1;
         value |= ((b & 0x7f) as u64) << shift;
         if b & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err("varint longer than 10 bytes".into())
+    Err(OnnxError::VarintTooLong)
 }
 
-pub fn parse(data: &[u8]) -> Result<Vec<Field>, String> {
+pub fn parse(data: &[u8]) -> Result<Vec<Field>, OnnxError> {
     let mut fields = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
         let key = read_varint(data, &mut pos)?;
         let (number, wire) = (key >> 3, key & 7);
-        let take = |pos: &mut usize, n: usize| -> Result<&[u8], String> {
+        let take = |pos: &mut usize, n: usize| -> Result<&[u8], OnnxError> {
             let end = pos
                 .checked_add(n)
                 .filter(|&e| e <= data.len())
-                .ok_or("field runs past the end")?;
+                .ok_or(OnnxError::FieldPastEnd)?;
             let s = &data[*pos..end];
             *pos = end;
             Ok(s)
@@ -88,7 +110,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<Field>, String> {
                 Field::Bytes(number, take(&mut pos, len)?.to_vec())
             }
             5 => Field::Fixed32(number, take(&mut pos, 4)?.try_into().expect("4 bytes")),
-            other => return Err(format!("unsupported protobuf wire type {other}")),
+            other => return Err(OnnxError::WireType(other)),
         });
     }
     Ok(fields)
@@ -157,22 +179,22 @@ pub fn bytes_field(number: u64, s: &str) -> Field {
 }
 
 /// The model's fields, the index of its graph field and the graph's own fields.
-pub fn graph_of(model: &[u8]) -> Result<(Vec<Field>, usize, Vec<Field>), String> {
-    let fields = parse(model).map_err(|e| format!("not an ONNX model: {e}"))?;
+pub fn graph_of(model: &[u8]) -> Result<(Vec<Field>, usize, Vec<Field>), OnnxError> {
+    let fields = parse(model).map_err(|e| OnnxError::NotOnnx(Box::new(e)))?;
     let index = fields
         .iter()
         .position(|f| matches!(f, Field::Bytes(MODEL_GRAPH, _)))
-        .ok_or("not an ONNX model: no graph")?;
+        .ok_or(OnnxError::NoGraph)?;
     let Field::Bytes(_, graph) = &fields[index] else {
         unreachable!("matched above")
     };
-    let graph = parse(graph).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let graph = parse(graph).map_err(|e| OnnxError::NotOnnx(Box::new(e)))?;
     Ok((fields, index, graph))
 }
 
 /// Dimensions of the model's first real input (graph inputs that are not initializers):
 /// `Some(n)` for a fixed size, `None` for a symbolic or missing one.
-pub fn first_input_dims(model: &[u8]) -> Result<Vec<Option<u64>>, String> {
+pub fn first_input_dims(model: &[u8]) -> Result<Vec<Option<u64>>, OnnxError> {
     let (_, _, graph) = graph_of(model)?;
     let initializers: std::collections::HashSet<String> = graph
         .iter()
@@ -191,7 +213,7 @@ pub fn first_input_dims(model: &[u8]) -> Result<Vec<Option<u64>>, String> {
         if string(&v, VALUE_NAME).is_some_and(|n| initializers.contains(&n)) {
             continue;
         }
-        let nested = |fields: &[Field], number: u64| -> Result<Vec<Field>, String> {
+        let nested = |fields: &[Field], number: u64| -> Result<Vec<Field>, OnnxError> {
             match fields.iter().find(|f| f.number() == number) {
                 Some(Field::Bytes(_, b)) => parse(b),
                 _ => Ok(Vec::new()),
@@ -208,5 +230,5 @@ pub fn first_input_dims(model: &[u8]) -> Result<Vec<Option<u64>>, String> {
         }
         return Ok(dims);
     }
-    Err("model has no input".into())
+    Err(OnnxError::NoInput)
 }

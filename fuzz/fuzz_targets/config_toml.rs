@@ -14,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
                 assert!(i > 0.0 && i.is_finite());
             }
         }
-        Err(e) => assert!(e.contains("fuzz.toml")),
+        Err(e) => assert!(e.to_string().contains("fuzz.toml")),
     }
 });

@@ -382,7 +382,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         path_taken: path_taken.clone(),
         created_unix: now_unix(),
     };
-    sidecar.save(&artifact)?;
+    sidecar.save(&artifact).map_err(|e| e.to_string())?;
     spinner.finish_and_clear();
     println!("path: {path_taken}");
     println!(

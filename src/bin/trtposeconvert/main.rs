@@ -86,7 +86,9 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     };
     for p in candidates {
         match std::fs::read_to_string(&p) {
-            Ok(text) => return Config::parse(&text, &p.display().to_string()),
+            Ok(text) => {
+                return Config::parse(&text, &p.display().to_string()).map_err(|e| e.to_string());
+            }
             Err(e) if explicit.is_some() => return Err(format!("config {}: {e}", p.display())),
             Err(_) => continue,
         }
