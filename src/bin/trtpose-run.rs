@@ -206,7 +206,7 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .set_state(gst::State::Null)
         .map_err(|e| e.to_string())?;
     result?;
-    print_final_stats(&progress, &backend, cpus.as_deref());
+    print_final_stats(&progress, &backend, threads, cpus.as_deref());
     println!("video: {}\njson:  {}", video.display(), json.display());
     Ok(())
 }
@@ -327,7 +327,7 @@ impl Progress {
     }
 }
 
-fn print_final_stats(p: &Progress, backend: &str, cpus: Option<&[usize]>) {
+fn print_final_stats(p: &Progress, backend: &str, threads: u32, cpus: Option<&[usize]>) {
     let secs = p.start.elapsed().as_secs_f64();
     let avg = p.frames as f64 / secs.max(1e-9);
     let (frames, people_total, max_people) = (p.frames, p.people_total, p.max_people);
@@ -361,6 +361,10 @@ fn print_final_stats(p: &Progress, backend: &str, cpus: Option<&[usize]>) {
     let cpus = cpus.map_or_else(allowed_cpus, <[usize]>::to_vec);
     let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
     println!("  CPUs: {} ({})", cpus.len(), list.join(","));
+    match threads {
+        0 => println!("  Inference threads: ONNX Runtime's choice"),
+        n => println!("  Inference threads: {n}"),
+    }
 }
 
 /// Follows the bus until EOS or an error, printing progress and ending the stream cleanly
