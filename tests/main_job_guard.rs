@@ -137,7 +137,9 @@ fn assert_no_frame_lost(out: &Path, text: &str) {
     // ones after may skip B-frames it never got, guard or not.
     let step = pts[1] - pts[0];
     assert!(
-        pts[..30].windows(2).all(|w| (w[1] - w[0] - step).abs() < 0.002),
+        pts[..30]
+            .windows(2)
+            .all(|w| (w[1] - w[0] - step).abs() < 0.002),
         "a gap in {pts:?}"
     );
 }
