@@ -9,7 +9,7 @@
 //! [`draw`], [`preprocess`], [`model`], [`engine`]…); the elements are thin wrappers.
 
 pub use trtpose_core::{
-    calibrate, convert, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
+    calibrate, convert, cpuset, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
     preprocess, tensor, trace,
 };
 

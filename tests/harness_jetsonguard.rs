@@ -95,6 +95,7 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
     assert!(!e.property::<bool>("print-stats"));
     assert_numeric(&e, "temp-limit", 75.0, 0.0, 200.0);
     assert_numeric(&e, "temp-resume", -1.0, -1.0, 200.0);
+    assert_numeric(&e, "temp-pause-limit", 0.0, 0.0, 200.0);
     assert_numeric(&e, "memory-limit", 85.0, 0.0, 100.0);
     assert_numeric(&e, "cpu-limit", 90.0, 0.0, 100.0);
     assert_numeric(&e, "throttle-fps", 0.0, 0.0, 1000.0);

@@ -281,6 +281,37 @@ fn pause_mode_blocks_while_hot_and_loses_nothing() {
 }
 
 #[test]
+fn pause_tier_blocks_drop_mode_until_cooler() {
+    let board = FakeBoard::new();
+    board.set_temp(0, 85.0);
+    let (p, src, sink) = pipeline_with_appsrc(
+        &board,
+        "mode=drop temp-limit=75 temp-pause-limit=80 poll-interval=20",
+    );
+    p.set_state(gst::State::Playing).unwrap();
+    src.push_buffer(frame(0)).unwrap();
+    // Above the pause tier drop mode drops nothing: it waits.
+    assert!(
+        sink.try_pull_preroll(gst::ClockTime::from_mseconds(400))
+            .is_none()
+    );
+    let guard = p.by_name("guard").unwrap();
+    assert_eq!(guard.property::<String>("state"), "paused");
+    // 77 °C: under the pause tier's resume level (75) only at 74.9, so still paused.
+    board.set_temp(0, 77.0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(guard.property::<String>("state"), "paused");
+    // Between the tiers: throttled, the frame goes through.
+    board.set_temp(0, 74.0);
+    assert!(
+        sink.try_pull_sample(gst::ClockTime::from_seconds(5))
+            .is_some()
+    );
+    assert_eq!(guard.property::<String>("state"), "throttled");
+    p.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
 fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
     let board = FakeBoard::new();
     board.set_temp(0, 99.0);

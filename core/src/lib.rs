@@ -7,6 +7,7 @@
 
 pub mod calibrate;
 pub mod convert;
+pub mod cpuset;
 pub mod draw;
 pub mod engine;
 pub mod frame;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Processes a video file: decode → trtposeinfer → poseoverlay → MP4, plus JSON Lines, printing
-//! frames, people found and FPS as it goes. The plugin is linked in, so no GST_PLUGIN_PATH is
-//! needed.
+//! Processes a video file: decode → jetsonguard → trtposeinfer → poseoverlay → MP4, plus JSON
+//! Lines, printing progress with the board's sensors as it goes and final statistics at the
+//! end. The plugin is linked in, so no GST_PLUGIN_PATH is needed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
@@ -35,15 +35,77 @@ struct Args {
     /// Inference backend.
     #[arg(long, default_value = "auto", value_parser = ["auto", "cpu", "cuda", "tensorrt"])]
     backend: String,
-    /// CPU inference threads (0 = ONNX Runtime's choice).
-    #[arg(long, default_value_t = 0)]
-    threads: u32,
+    /// CPU inference threads (0 = ONNX Runtime's choice) [default: as many as --cpus, else 0].
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Run on these CPU cores only, e.g. 0, 0,1 or 0-1 (as taskset -c).
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Seconds between progress lines (and the windows of the minimum FPS).
+    #[arg(long, default_value_t = 10.0)]
+    report_interval: f64,
     /// Stop after about N frames.
     #[arg(long)]
     frames: Option<u64>,
     /// libonnxruntime.so to load [default: ORT_DYLIB_PATH, the config file, the system's].
     #[arg(long)]
     ort_library: Option<PathBuf>,
+    #[command(flatten)]
+    guard: GuardArgs,
+}
+
+/// The jetsonguard in front of the network.
+#[derive(Debug, clap::Args)]
+struct GuardArgs {
+    /// Run without jetsonguard (no sensor readings, no throttling; a progress line a second).
+    #[arg(long)]
+    no_guard: bool,
+    /// Over a limit: pause (lose nothing; right for files) or drop frames evenly.
+    #[arg(long, default_value = "pause", value_parser = ["pause", "drop"])]
+    guard_mode: String,
+    /// °C at which the guard throttles (pause mode: pauses); 0 disables.
+    #[arg(long, default_value_t = 75.0)]
+    temp_limit: f32,
+    /// °C at which the guard pauses even in drop mode; 0 disables.
+    #[arg(long, default_value_t = 80.0)]
+    temp_pause_limit: f32,
+    /// Percent of memory in use at which the guard acts; 0 disables.
+    #[arg(long, default_value_t = 85.0)]
+    memory_limit: f32,
+    /// Percent of CPU load at which the guard acts [default: 0, off: inference itself fills
+    /// the CPU, so pausing for it would only slow the job down].
+    #[arg(long, default_value_t = 0.0)]
+    cpu_limit: f32,
+    /// Where the guard reads thermal zones [default: /sys].
+    #[arg(long)]
+    sysfs_root: Option<PathBuf>,
+    /// Where the guard reads meminfo and stat [default: /proc].
+    #[arg(long)]
+    procfs_root: Option<PathBuf>,
+}
+
+impl GuardArgs {
+    /// The guard's part of the launch line, ending in a link; empty with --no-guard.
+    fn launch(&self, report_interval: f64) -> String {
+        if self.no_guard {
+            return String::new();
+        }
+        let root = |name: &str, p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| format!(" {name}={}", quote(p)))
+                .unwrap_or_default()
+        };
+        format!(
+            "jetsonguard name=guard mode={} temp-limit={} temp-pause-limit={} memory-limit={} cpu-limit={} report-interval={report_interval} print-stats=true{}{} ! ",
+            self.guard_mode,
+            self.temp_limit,
+            self.temp_pause_limit,
+            self.memory_limit,
+            self.cpu_limit,
+            root("sysfs-root", &self.sysfs_root),
+            root("procfs-root", &self.procfs_root),
+        )
+    }
 }
 
 impl Args {
@@ -83,6 +145,11 @@ fn encoder(output: &std::path::Path) -> (&'static str, PathBuf) {
 }
 
 fn run(args: &Args, output: &Path) -> Result<(), String> {
+    // Before any thread starts: threads inherit the affinity of the one that creates them.
+    let cpus = match &args.cpus {
+        Some(list) => Some(pin_to_cpus(list)?),
+        None => None,
+    };
     gst::init().map_err(|e| e.to_string())?;
     gsttrtpose::plugin_register_static().map_err(|e| e.to_string())?;
     if !args.input.is_file() {
@@ -101,16 +168,20 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .as_ref()
         .map(|p| format!(" ort-library={}", quote(p)))
         .unwrap_or_default();
+    // One inference thread per core it may use, unless told otherwise.
+    let threads = args
+        .threads
+        .unwrap_or_else(|| cpus.as_ref().map_or(0, |c| c.len() as u32));
     let json = args.json();
     let desc = format!(
-        "filesrc location={} ! decodebin ! trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={} json-output={}{ort} \
+        "filesrc location={} ! decodebin ! {}trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={threads} json-output={}{ort} \
          ! poseoverlay ! videoconvert ! {encode} ! filesink location={}",
         quote(&args.input),
+        args.guard.launch(args.report_interval),
         quote(&model),
         args.input_size,
         args.interval,
         args.backend,
-        args.threads,
         quote(&json),
         quote(&video),
     );
@@ -125,15 +196,8 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         return Err(detail);
     }
     let infer = pipeline.by_name("infer").expect("named in the launch line");
-    let start = Instant::now();
-    let mut progress = Progress::default();
-    let result = watch(&pipeline, &infer, args.frames, start, &mut progress);
-    let Progress {
-        frames,
-        people_total,
-        max_people,
-        ..
-    } = progress;
+    let mut progress = Progress::new(Instant::now(), args);
+    let result = watch(&pipeline, &infer, args.frames, &mut progress);
     // Read before stopping: a stopped element has no active backend.
     let backend = infer
         .property::<Option<String>>("active-backend")
@@ -142,32 +206,173 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .set_state(gst::State::Null)
         .map_err(|e| e.to_string())?;
     result?;
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "done: {frames} frames in {secs:.1} s ({:.2} FPS), {people_total} people found (up to {max_people} in a frame), backend {backend}",
-        frames as f64 / secs.max(1e-9),
-    );
+    print_final_stats(&progress, &backend, threads, cpus.as_deref());
     println!("video: {}\njson:  {}", video.display(), json.display());
     Ok(())
 }
 
-/// What the bus has told so far.
+/// Restricts this thread, and so every thread it starts, to the CPUs of `list`.
+fn pin_to_cpus(list: &str) -> Result<Vec<usize>, String> {
+    let max = libc::CPU_SETSIZE as usize;
+    let cpus = gsttrtpose::cpuset::parse_cpu_list(list, max).map_err(|e| format!("--cpus: {e}"))?;
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays below CPU_SETSIZE (checked
+    // by the parser) and sched_setaffinity only reads the set.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in &cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(format!(
+            "--cpus {list}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(allowed_cpus())
+}
+
+/// The CPUs this thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// The process's peak resident memory (VmHWM) in kB.
+fn peak_memory_kb() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+}
+
+/// The guard's totals from its `jetsonguard-summary` message.
 #[derive(Debug, Default)]
+struct GuardSummary {
+    max_temp: Option<f64>,
+    throttled_s: f64,
+    paused_s: f64,
+}
+
+/// What the bus has told so far.
+#[derive(Debug)]
 struct Progress {
+    start: Instant,
     frames: u64,
     people_total: u64,
     max_people: u32,
     /// Frames in the file, once its duration and rate are known.
     duration_frames: Option<u64>,
+    /// The guard prints the progress lines itself; without it, a line a second here.
+    guarded: bool,
+    report_interval: f64,
+    /// Start of the current FPS window and the frames then.
+    window: (Instant, u64),
+    /// Lowest FPS of a whole report window.
+    min_fps: Option<f64>,
+    guard: Option<GuardSummary>,
 }
 
-/// Follows the bus until EOS or an error, printing progress once a second and ending the
-/// stream cleanly after `stop_after` frames.
+impl Progress {
+    fn new(start: Instant, args: &Args) -> Self {
+        Progress {
+            start,
+            frames: 0,
+            people_total: 0,
+            max_people: 0,
+            duration_frames: None,
+            guarded: !args.guard.no_guard,
+            report_interval: args.report_interval,
+            window: (start, 0),
+            min_fps: None,
+            guard: None,
+        }
+    }
+
+    /// Closes the FPS window once it is a report interval long.
+    fn close_window(&mut self, now: Instant) {
+        let secs = now.saturating_duration_since(self.window.0).as_secs_f64();
+        if self.report_interval <= 0.0 || secs < self.report_interval {
+            return;
+        }
+        let fps = (self.frames - self.window.1) as f64 / secs;
+        self.min_fps = Some(self.min_fps.map_or(fps, |m| m.min(fps)));
+        self.window = (now, self.frames);
+    }
+
+    /// Takes one `trtposeinfer` frame message.
+    fn frame(&mut self, people: u32) {
+        self.frames += 1;
+        self.people_total += people as u64;
+        self.max_people = self.max_people.max(people);
+        self.close_window(Instant::now());
+    }
+
+    fn guard_summary(&mut self, s: &gst::StructureRef) {
+        self.guard = Some(GuardSummary {
+            max_temp: s.get::<f64>("max-temperature").ok(),
+            throttled_s: s.get::<f64>("throttled-seconds").unwrap_or_default(),
+            paused_s: s.get::<f64>("paused-seconds").unwrap_or_default(),
+        });
+    }
+}
+
+fn print_final_stats(p: &Progress, backend: &str, threads: u32, cpus: Option<&[usize]>) {
+    let secs = p.start.elapsed().as_secs_f64();
+    let avg = p.frames as f64 / secs.max(1e-9);
+    let (frames, people_total, max_people) = (p.frames, p.people_total, p.max_people);
+    println!(
+        "done: {frames} frames in {secs:.1} s ({avg:.2} FPS), {people_total} people found (up to {max_people} in a frame), backend {backend}",
+    );
+    println!("Final statistics:");
+    println!("  Frames: {frames}");
+    println!("  Time: {secs:.1} s");
+    println!("  Average FPS: {avg:.2}");
+    match p.min_fps {
+        Some(m) => println!("  Minimum FPS: {m:.2} (per {} s window)", p.report_interval),
+        None => println!(
+            "  Minimum FPS: n/a (run shorter than one {} s window)",
+            p.report_interval
+        ),
+    }
+    println!("  People: {people_total} (up to {max_people} in a frame)");
+    println!("  Backend: {backend}");
+    if let Some(g) = &p.guard {
+        match g.max_temp {
+            Some(t) => println!("  Max temperature: {t:.1}°C"),
+            None => println!("  Max temperature: unknown (no thermal zone)"),
+        }
+        println!("  Time throttled: {:.1} s", g.throttled_s);
+        println!("  Time paused: {:.1} s", g.paused_s);
+    }
+    if let Some(kb) = peak_memory_kb() {
+        println!("  Peak memory: {:.1} MB (VmHWM)", kb as f64 / 1024.0);
+    }
+    let cpus = cpus.map_or_else(allowed_cpus, <[usize]>::to_vec);
+    let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+    println!("  CPUs: {} ({})", cpus.len(), list.join(","));
+    match threads {
+        0 => println!("  Inference threads: ONNX Runtime's choice"),
+        n => println!("  Inference threads: {n}"),
+    }
+}
+
+/// Follows the bus until EOS or an error, printing progress and ending the stream cleanly
+/// after `stop_after` frames.
 fn watch(
     pipeline: &gst::Pipeline,
     infer: &gst::Element,
     stop_after: Option<u64>,
-    start: Instant,
     p: &mut Progress,
 ) -> Result<(), String> {
     let bus = pipeline.bus().expect("pipelines have a bus");
@@ -178,36 +383,17 @@ fn watch(
         };
         match msg.view() {
             gst::MessageView::Element(e) => {
-                let Some(s) = e.structure().filter(|s| s.name() == "trtposeinfer") else {
-                    continue;
-                };
-                p.frames += 1;
-                if stop_after == Some(p.frames) {
-                    // Finish cleanly so the muxer writes a playable file.
-                    pipeline.send_event(gst::event::Eos::new());
-                }
-                let n = s.get::<u32>("num-people").unwrap_or(0);
-                p.people_total += n as u64;
-                p.max_people = p.max_people.max(n);
-                if p.duration_frames.is_none() {
-                    p.duration_frames = duration_frames(pipeline, infer);
-                }
-                // Frames already in flight when --frames was reached are not progress.
-                let past_end = stop_after.is_some_and(|n| p.frames > n);
-                if !past_end && last_print.elapsed().as_secs_f64() >= 1.0 {
-                    last_print = Instant::now();
-                    let fps = p.frames as f64 / start.elapsed().as_secs_f64();
-                    let frames = p.frames;
-                    let progress = stop_after
-                        .or(p.duration_frames)
-                        .map(|t| {
-                            format!(
-                                "{frames}/{t} ({:.1}%)",
-                                100.0 * frames as f64 / t.max(1) as f64
-                            )
-                        })
-                        .unwrap_or_else(|| frames.to_string());
-                    println!("frames {progress}  people {n}  {fps:.1} FPS");
+                let Some(s) = e.structure() else { continue };
+                match s.name().as_str() {
+                    "trtposeinfer" => on_frame(pipeline, infer, stop_after, p, s, &mut last_print),
+                    "jetsonguard-state" => println!(
+                        "guard: {} -> {} ({})",
+                        s.get::<&str>("old-state").unwrap_or("?"),
+                        s.get::<&str>("new-state").unwrap_or("?"),
+                        s.get::<&str>("reason").unwrap_or("")
+                    ),
+                    "jetsonguard-summary" => p.guard_summary(s),
+                    _ => {}
                 }
             }
             gst::MessageView::Warning(w) => {
@@ -224,6 +410,47 @@ fn watch(
             _ => {}
         }
     }
+}
+
+/// Counts a frame, stops after `stop_after` and, without the guard, prints a line a second.
+fn on_frame(
+    pipeline: &gst::Pipeline,
+    infer: &gst::Element,
+    stop_after: Option<u64>,
+    p: &mut Progress,
+    s: &gst::StructureRef,
+    last_print: &mut Instant,
+) {
+    let n = s.get::<u32>("num-people").unwrap_or(0);
+    p.frame(n);
+    if stop_after == Some(p.frames) {
+        // Finish cleanly so the muxer writes a playable file.
+        pipeline.send_event(gst::event::Eos::new());
+    }
+    if p.guarded {
+        return;
+    }
+    if p.duration_frames.is_none() {
+        p.duration_frames = duration_frames(pipeline, infer);
+    }
+    // Frames already in flight when --frames was reached are not progress.
+    let past_end = stop_after.is_some_and(|n| p.frames > n);
+    if past_end || last_print.elapsed() < Duration::from_secs(1) {
+        return;
+    }
+    *last_print = Instant::now();
+    let fps = p.frames as f64 / p.start.elapsed().as_secs_f64();
+    let frames = p.frames;
+    let progress = stop_after
+        .or(p.duration_frames)
+        .map(|t| {
+            format!(
+                "{frames}/{t} ({:.1}%)",
+                100.0 * frames as f64 / t.max(1) as f64
+            )
+        })
+        .unwrap_or_else(|| frames.to_string());
+    println!("frames {progress}  people {n}  {fps:.1} FPS");
 }
 
 /// Frames in the input from its duration and the negotiated frame rate.

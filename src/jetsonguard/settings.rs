@@ -27,6 +27,8 @@ pub(super) struct LimitSettings {
     pub temp_resume: f32,
     pub memory_limit: f32,
     pub cpu_limit: f32,
+    /// 0: off.
+    pub temp_pause_limit: f32,
 }
 
 /// What happens over a limit.
@@ -66,6 +68,7 @@ impl Default for Settings {
                 temp_resume: -1.0,
                 memory_limit: 85.0,
                 cpu_limit: 90.0,
+                temp_pause_limit: 0.0,
             },
             throttle: ThrottleSettings {
                 mode: Mode::Drop,
@@ -88,6 +91,7 @@ impl LimitSettings {
             self.memory_limit,
             self.cpu_limit,
         )
+        .with_pause_tier(self.temp_pause_limit)
     }
 }
 
@@ -140,6 +144,14 @@ pub(super) fn properties() -> Vec<glib::ParamSpec> {
             .minimum(-1.0)
             .maximum(200.0)
             .default_value(l.temp_resume)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecFloat::builder("temp-pause-limit")
+            .nick("Temperature pause limit")
+            .blurb("Pause at or above this temperature (°C) even in drop mode; resumes 5 °C lower; 0 disables")
+            .minimum(0.0)
+            .maximum(200.0)
+            .default_value(l.temp_pause_limit)
             .mutable_playing()
             .build(),
         glib::ParamSpecFloat::builder("memory-limit")
@@ -224,6 +236,7 @@ impl Settings {
             "poll-interval" => src.poll_interval_ms = value.get().expect("type checked"),
             "temp-limit" => l.temp_limit = value.get().expect("type checked"),
             "temp-resume" => l.temp_resume = value.get().expect("type checked"),
+            "temp-pause-limit" => l.temp_pause_limit = value.get().expect("type checked"),
             "memory-limit" => l.memory_limit = value.get().expect("type checked"),
             "cpu-limit" => l.cpu_limit = value.get().expect("type checked"),
             "mode" => t.mode = value.get().expect("type checked"),
@@ -246,6 +259,7 @@ impl Settings {
             "poll-interval" => src.poll_interval_ms.to_value(),
             "temp-limit" => l.temp_limit.to_value(),
             "temp-resume" => l.temp_resume.to_value(),
+            "temp-pause-limit" => l.temp_pause_limit.to_value(),
             "memory-limit" => l.memory_limit.to_value(),
             "cpu-limit" => l.cpu_limit.to_value(),
             "mode" => t.mode.to_value(),

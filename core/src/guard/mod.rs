@@ -66,6 +66,10 @@ pub struct Limits {
     pub temp_resume: f32,
     pub memory_limit: f32,
     pub cpu_limit: f32,
+    /// Second temperature tier: at or above it the stream pauses even in drop mode, because
+    /// dropping frames no longer cools the board fast enough. Resumes [`TEMP_HYSTERESIS`]
+    /// below it; 0 or less disables it.
+    pub temp_pause_limit: f32,
 }
 
 /// Memory and CPU recover this many percentage points below their limits.
@@ -93,6 +97,15 @@ impl Limits {
             temp_resume,
             memory_limit,
             cpu_limit,
+            temp_pause_limit: 0.0,
+        }
+    }
+
+    /// The same limits with the pause tier at `celsius` (0 or less: off).
+    pub fn with_pause_tier(self, celsius: f32) -> Self {
+        Limits {
+            temp_pause_limit: celsius,
+            ..self
         }
     }
 }
@@ -104,6 +117,7 @@ impl Default for Limits {
             temp_resume: 70.0,
             memory_limit: 85.0,
             cpu_limit: 90.0,
+            temp_pause_limit: 0.0,
         }
     }
 }
@@ -114,11 +128,22 @@ pub struct Over {
     pub temperature: bool,
     pub memory: bool,
     pub cpu: bool,
+    /// Over the temperature's pause tier.
+    pub temperature_pause: bool,
 }
 
 impl Over {
     pub fn any(&self) -> bool {
-        self.temperature || self.memory || self.cpu
+        self.temperature || self.memory || self.cpu || self.temperature_pause
+    }
+
+    /// The state these limits call for in `mode`: the pause tier pauses whatever the mode.
+    pub fn state(&self, mode: Mode) -> GuardState {
+        match (self.any(), self.temperature_pause, mode) {
+            (false, _, _) => GuardState::Normal,
+            (true, true, _) | (true, false, Mode::Pause) => GuardState::Paused,
+            (true, false, Mode::Drop) => GuardState::Throttled,
+        }
     }
 }
 
@@ -189,17 +214,25 @@ impl Policy {
                 l.cpu_limit,
                 l.cpu_limit - CPU_HYSTERESIS,
             ),
+            temperature_pause: hysteresis(
+                was.temperature_pause,
+                r.temperature,
+                l.temp_pause_limit,
+                l.temp_pause_limit - TEMP_HYSTERESIS,
+            ),
         };
-        let to = match (self.over.any(), self.mode) {
-            (false, _) => GuardState::Normal,
-            (true, Mode::Drop) => GuardState::Throttled,
-            (true, Mode::Pause) => GuardState::Paused,
-        };
+        let to = self.over.state(self.mode);
         if to == self.state {
             return None;
         }
         let mut reasons = Vec::new();
-        if self.over.temperature {
+        if self.over.temperature_pause {
+            reasons.push(format!(
+                "temperature {:.1} °C ≥ {:.1} °C (pause tier)",
+                r.temperature.unwrap_or_default(),
+                l.temp_pause_limit
+            ));
+        } else if self.over.temperature {
             reasons.push(format!(
                 "temperature {:.1} °C ≥ {:.1} °C",
                 r.temperature.unwrap_or_default(),
@@ -314,5 +347,87 @@ mod tests {
         r.cpu_percent = None;
         r.cgroup = Some((95, 100));
         assert_eq!(r.memory_percent(), Some(95.0));
+    }
+
+    fn two_tiers(mode: Mode) -> Policy {
+        Policy::new(Limits::default().with_pause_tier(80.0), mode)
+    }
+
+    #[test]
+    fn pause_tier_pauses_even_in_drop_mode() {
+        let mut p = two_tiers(Mode::Drop);
+        assert!(p.update(&reading(Some(74.0))).is_none());
+        assert_eq!(
+            p.update(&reading(Some(76.0))).unwrap().to,
+            GuardState::Throttled
+        );
+        let t = p.update(&reading(Some(80.0))).unwrap();
+        assert_eq!((t.from, t.to), (GuardState::Throttled, GuardState::Paused));
+        assert!(t.reason.contains("pause tier"), "{}", t.reason);
+        // Hysteresis: paused down to 75 °C (5 below the tier), then throttled again.
+        assert!(p.update(&reading(Some(77.0))).is_none());
+        assert!(p.update(&reading(Some(75.0))).is_none());
+        let t = p.update(&reading(Some(74.9))).unwrap();
+        assert_eq!((t.from, t.to), (GuardState::Paused, GuardState::Throttled));
+        // And normal below the first tier's resume level.
+        assert_eq!(
+            p.update(&reading(Some(69.0))).unwrap().to,
+            GuardState::Normal
+        );
+        // Straight from normal to paused when it jumps.
+        assert_eq!(
+            p.update(&reading(Some(90.0))).unwrap().to,
+            GuardState::Paused
+        );
+        assert_eq!(p.state(), GuardState::Paused);
+        assert_eq!(
+            p.update(&reading(Some(60.0))).unwrap().to,
+            GuardState::Normal
+        );
+    }
+
+    #[test]
+    fn pause_tier_off_or_unknown_never_pauses_drop_mode() {
+        let mut p = Policy::new(Limits::default(), Mode::Drop);
+        assert_eq!(
+            p.update(&reading(Some(99.0))).unwrap().to,
+            GuardState::Throttled
+        );
+        assert!(p.update(&reading(Some(120.0))).is_none());
+        let mut p = two_tiers(Mode::Drop);
+        assert!(p.update(&reading(None)).is_none());
+        // The pause tier alone (first tier off) still pauses, with its own hysteresis.
+        let mut p = Policy::new(
+            Limits {
+                temp_limit: 0.0,
+                ..Limits::default().with_pause_tier(80.0)
+            },
+            Mode::Drop,
+        );
+        assert!(p.update(&reading(Some(79.9))).is_none());
+        assert_eq!(
+            p.update(&reading(Some(80.0))).unwrap().to,
+            GuardState::Paused
+        );
+        assert!(p.update(&reading(Some(75.0))).is_none());
+        assert_eq!(
+            p.update(&reading(Some(74.0))).unwrap().to,
+            GuardState::Normal
+        );
+    }
+
+    #[test]
+    fn pause_mode_pauses_at_the_first_tier() {
+        let mut p = two_tiers(Mode::Pause);
+        assert_eq!(
+            p.update(&reading(Some(75.0))).unwrap().to,
+            GuardState::Paused
+        );
+        assert!(p.update(&reading(Some(85.0))).is_none());
+        assert!(p.update(&reading(Some(72.0))).is_none());
+        assert_eq!(
+            p.update(&reading(Some(69.0))).unwrap().to,
+            GuardState::Normal
+        );
     }
 }
