@@ -19,3 +19,4 @@ pub mod pose;
 pub mod preprocess;
 pub mod tensor;
 pub mod trace;
+pub mod track;
