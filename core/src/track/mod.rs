@@ -39,7 +39,8 @@ pub enum TrackError {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
-    /// People scoring at least this are matched first and may start tracks.
+    /// People scoring at least this are matched first and may start tracks. MoveNet
+    /// multipose scores real people 0.2-0.4 on small figures, hence the low default.
     pub high_threshold: f32,
     /// People scoring below this are ignored (never tracked).
     pub low_threshold: f32,
@@ -61,7 +62,7 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
-            high_threshold: 0.4,
+            high_threshold: 0.25,
             low_threshold: 0.1,
             match_threshold: 0.3,
             low_match_threshold: 0.5,
