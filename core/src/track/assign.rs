@@ -66,7 +66,7 @@ pub fn oks(
     for (c, (t, d)) in track.iter().zip(det).enumerate() {
         let (Some(t), Some(d)) = (t, d) else { continue };
         let w = (t.score * d.score).max(0.0);
-        if !(w > 0.0) {
+        if w.is_nan() || w <= 0.0 {
             continue;
         }
         let kappa = 2.0 * sigmas.get(c).copied().unwrap_or(DEFAULT_SIGMA);

@@ -45,7 +45,7 @@ impl OneEuro {
             self.last = Some((x, 0.0));
             return x;
         };
-        if !(dt > 0.0) || !x.is_finite() {
+        if dt.is_nan() || dt <= 0.0 || !x.is_finite() {
             return prev;
         }
         let dx = (x - prev) / dt;
