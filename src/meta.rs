@@ -494,4 +494,46 @@ mod tests {
             "structure is 'other', not 'pose'"
         );
     }
+
+    #[test]
+    fn tracking_fields_round_trip_and_reach_the_json() {
+        gst::init().unwrap();
+        let topo = Topology::coco17();
+        let mut p = person(10.0, 17);
+        p.update_links(&topo);
+        let mut s = person_structure(&p, &topo, true);
+        let mut smooth = p.keypoints.clone();
+        for k in smooth.iter_mut().flatten() {
+            k.x += 1.5;
+        }
+        set_tracking(&mut s, &p.keypoints, &smooth, &p.bbox, Some(4), true);
+        let r = from_structure(&s).unwrap();
+        assert_eq!((r.track_id, r.predicted), (Some(4), true));
+        assert_eq!(r.person.keypoints, smooth);
+        let raw: Vec<f64> = s
+            .get::<gst::Array>("raw-x")
+            .unwrap()
+            .iter()
+            .map(|v| v.get::<f64>().unwrap())
+            .collect();
+        let expect: Vec<f64> = p
+            .keypoints
+            .iter()
+            .map(|k| k.map_or(-1.0, |k| k.x as f64))
+            .collect();
+        assert_eq!(raw, expect);
+        set_tracking(&mut s, &p.keypoints, &smooth, &p.bbox, None, false);
+        assert_eq!(from_structure(&s).unwrap().track_id, None);
+        assert_eq!(s.get::<i32>("track-id").unwrap(), -1);
+
+        let people = [p.clone(), p];
+        let json = |ids| -> serde_json::Value {
+            serde_json::from_str(&frame_json(0, None, false, (8, 8), &people, &topo, ids)).unwrap()
+        };
+        let tracked = json(Some(&[Some(7), None]));
+        assert_eq!(tracked["people"][0]["track_id"], 7);
+        assert!(tracked["people"][1]["track_id"].is_null());
+        // trtposeinfer passes no ids: its schema has no track_id.
+        assert!(json(None)["people"][0].get("track_id").is_none());
+    }
 }
