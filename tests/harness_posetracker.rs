@@ -227,3 +227,55 @@ fn malformed_people_pass_untracked_with_a_warning() {
     let warnings = bus_texts(&bus, false);
     assert_eq!(warnings, ["Malformed pose metadata"], "{warnings:?}");
 }
+
+#[test]
+fn a_lost_track_ends_after_max_age_with_a_message() {
+    let (e, bus) = element_with_bus("posetracker");
+    e.set_property("max-age", 2u32);
+    let mut h = harness(&e);
+    for n in 0..4 {
+        h.push_and_pull(frame(n, &[person(100.0, 0.0)], false))
+            .unwrap();
+    }
+    let mut ended = Vec::new();
+    for n in 4..8 {
+        h.push_and_pull(frame(n, &[], false)).unwrap();
+        ended.extend(
+            element_messages(&bus, "posetracker")
+                .into_iter()
+                .filter(|s| s.get::<&str>("event").unwrap() == "track-ended")
+                .map(|s| {
+                    (
+                        n,
+                        s.get::<i32>("track-id").unwrap(),
+                        s.get::<u32>("hits").unwrap(),
+                    )
+                }),
+        );
+    }
+    // Missed at frames 4, 5 and 6: the third miss is past max-age=2.
+    assert_eq!(ended, [(6, 1, 4)]);
+}
+
+#[test]
+fn new_caps_forget_the_tracks() {
+    let (e, _bus) = element_with_bus("posetracker");
+    let mut h = harness(&e);
+    for n in 0..4 {
+        let out = h
+            .push_and_pull(frame(n, &[person(100.0, 0.0)], false))
+            .unwrap();
+        assert_eq!(records(&out)[0].track_id.is_some(), n >= 2);
+    }
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format=GRAY8,width={W},height={H},framerate=15/1"
+    ));
+    let out = h
+        .push_and_pull(frame(4, &[person(100.0, 0.0)], false))
+        .unwrap();
+    assert_eq!(
+        records(&out)[0].track_id,
+        None,
+        "the track survived new caps"
+    );
+}
