@@ -4,13 +4,14 @@
 //! - `trtposeinfer` runs a pose network (trt_pose, MoveNet, PoseNet) and attaches people as
 //!   `GstVideoRegionOfInterestMeta` (see [`meta`]).
 //! - `poseoverlay` draws them.
+//! - `posetracker` gives them ids that persist across frames and smooths their keypoints.
 //!
 //! The GStreamer-free logic lives in the `trtpose-core` crate (re-exported here as [`pose`],
 //! [`draw`], [`preprocess`], [`model`], [`engine`]…); the elements are thin wrappers.
 
 pub use trtpose_core::{
     calibrate, convert, cpuset, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
-    preprocess, tensor, trace,
+    preprocess, tensor, trace, track,
 };
 
 pub mod meta;
@@ -18,6 +19,7 @@ pub mod video;
 
 mod jetsonguard;
 mod poseoverlay;
+mod posetracker;
 mod trtposeinfer;
 
 static GPU_CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
@@ -32,6 +34,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     trace::set_sink(|step| gst::trace!(GPU_CAT, "{step}"));
     trtposeinfer::register(plugin)?;
     poseoverlay::register(plugin)?;
+    posetracker::register(plugin)?;
     jetsonguard::register(plugin)?;
     Ok(())
 }

@@ -16,6 +16,14 @@
 //! | `links` | array of ints | flattened `(source, destination)` keypoint pairs present |
 //! | `link-ids` | array of ints | topology link index of each present pair |
 //! | `bbox` | array of doubles | `x0, y0, x1, y1` in frame pixels (sub-pixel) |
+//!
+//! After `posetracker` (see [`set_tracking`]) it also has:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `track-id` | int | id that persists across frames; -1 until the track is confirmed |
+//! | `predicted` | boolean | true when `x`/`y` are the track's prediction (frame without inference) |
+//! | `raw-x`, `raw-y` | arrays of doubles | the positions before smoothing (`x`/`y` are smoothed) |
 
 use gst::glib::value::ValueTypeMismatchError;
 use gst::prelude::*;
@@ -38,6 +46,10 @@ pub struct PoseRecord {
     pub link_ids: Vec<usize>,
     pub topology: String,
     pub reused: bool,
+    /// `track-id` written by `posetracker`; `None` when absent or -1.
+    pub track_id: Option<u32>,
+    /// `predicted` written by `posetracker`.
+    pub predicted: bool,
 }
 
 fn array_f64(values: impl Iterator<Item = f64>) -> gst::Array {
@@ -270,7 +282,42 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<PoseRecord, MetaError> {
         link_pairs,
         topology: s.get::<String>("topology").unwrap_or_default(),
         reused: s.get::<bool>("reused").unwrap_or(false),
+        track_id: s
+            .get::<i32>("track-id")
+            .ok()
+            .and_then(|v| u32::try_from(v).ok()),
+        predicted: s.get::<bool>("predicted").unwrap_or(false),
     })
+}
+
+/// What `posetracker` writes into a `pose` structure: `x`/`y` become the smoothed (or
+/// predicted) positions, the positions found stay in `raw-x`/`raw-y`, and `track-id`
+/// (-1 = none yet), `predicted` and `bbox` are set.
+pub fn set_tracking(
+    s: &mut gst::StructureRef,
+    raw: &[Option<Keypoint>],
+    tracked: &[Option<Keypoint>],
+    bbox: &BBox,
+    track_id: Option<u32>,
+    predicted: bool,
+) {
+    let coord = |kps: &[Option<Keypoint>], f: fn(&Keypoint) -> f32| {
+        array_f64(kps.iter().map(|k| k.as_ref().map_or(-1.0, |k| f(k) as f64)))
+    };
+    s.set("raw-x", coord(raw, |k| k.x));
+    s.set("raw-y", coord(raw, |k| k.y));
+    s.set("x", coord(tracked, |k| k.x));
+    s.set("y", coord(tracked, |k| k.y));
+    s.set(
+        "bbox",
+        array_f64(
+            [bbox.x0, bbox.y0, bbox.x1, bbox.y1]
+                .into_iter()
+                .map(f64::from),
+        ),
+    );
+    s.set("track-id", track_id.map_or(-1, |id| id as i32));
+    s.set("predicted", predicted);
 }
 
 /// Reads every pose on a buffer; malformed ones are returned as errors, in order.
@@ -281,7 +328,8 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<Result<PoseRecord, MetaError>> {
         .collect()
 }
 
-/// One JSON Lines record for a frame.
+/// One JSON Lines record for a frame. With `track_ids` (one per person, from `posetracker`)
+/// each person also gets `track_id` (null until confirmed).
 pub fn frame_json(
     frame: u64,
     pts: Option<gst::ClockTime>,
@@ -289,11 +337,13 @@ pub fn frame_json(
     size: (u32, u32),
     people: &[Person],
     topology: &Topology,
+    track_ids: Option<&[Option<u32>]>,
 ) -> String {
     let round = |v: f32| (v as f64 * 100.0).round() / 100.0;
     let people: Vec<serde_json::Value> = people
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let keypoints: Vec<serde_json::Value> = topology
                 .keypoints
                 .iter()
@@ -310,12 +360,16 @@ pub fn frame_json(
                 .iter()
                 .filter_map(|&k| topology.links.get(k).map(|&(a, b)| [a, b]))
                 .collect();
-            serde_json::json!({
+            let mut person = serde_json::json!({
                 "score": (p.score as f64 * 1e4).round() / 1e4,
                 "bbox": [round(p.bbox.x0), round(p.bbox.y0), round(p.bbox.x1), round(p.bbox.y1)],
                 "keypoints": keypoints,
                 "links": links,
-            })
+            });
+            if let Some(ids) = track_ids {
+                person["track_id"] = ids.get(i).copied().flatten().into();
+            }
+            person
         })
         .collect();
     serde_json::json!({
@@ -439,5 +493,47 @@ mod tests {
             err("other, x=(double)<1.0>").to_string(),
             "structure is 'other', not 'pose'"
         );
+    }
+
+    #[test]
+    fn tracking_fields_round_trip_and_reach_the_json() {
+        gst::init().unwrap();
+        let topo = Topology::coco17();
+        let mut p = person(10.0, 17);
+        p.update_links(&topo);
+        let mut s = person_structure(&p, &topo, true);
+        let mut smooth = p.keypoints.clone();
+        for k in smooth.iter_mut().flatten() {
+            k.x += 1.5;
+        }
+        set_tracking(&mut s, &p.keypoints, &smooth, &p.bbox, Some(4), true);
+        let r = from_structure(&s).unwrap();
+        assert_eq!((r.track_id, r.predicted), (Some(4), true));
+        assert_eq!(r.person.keypoints, smooth);
+        let raw: Vec<f64> = s
+            .get::<gst::Array>("raw-x")
+            .unwrap()
+            .iter()
+            .map(|v| v.get::<f64>().unwrap())
+            .collect();
+        let expect: Vec<f64> = p
+            .keypoints
+            .iter()
+            .map(|k| k.map_or(-1.0, |k| k.x as f64))
+            .collect();
+        assert_eq!(raw, expect);
+        set_tracking(&mut s, &p.keypoints, &smooth, &p.bbox, None, false);
+        assert_eq!(from_structure(&s).unwrap().track_id, None);
+        assert_eq!(s.get::<i32>("track-id").unwrap(), -1);
+
+        let people = [p.clone(), p];
+        let json = |ids| -> serde_json::Value {
+            serde_json::from_str(&frame_json(0, None, false, (8, 8), &people, &topo, ids)).unwrap()
+        };
+        let tracked = json(Some(&[Some(7), None]));
+        assert_eq!(tracked["people"][0]["track_id"], 7);
+        assert!(tracked["people"][1]["track_id"].is_null());
+        // trtposeinfer passes no ids: its schema has no track_id.
+        assert!(json(None)["people"][0].get("track_id").is_none());
     }
 }

@@ -20,3 +20,4 @@ pub mod pose;
 pub mod preprocess;
 pub mod tensor;
 pub mod trace;
+pub mod track;

@@ -373,6 +373,7 @@ impl TrtPoseInfer {
                 (w, h),
                 &state.people,
                 &state.estimator.plan().topology,
+                None,
             );
             if let Err(e) = writeln!(json, "{line}") {
                 gst::element_imp_warning!(
