@@ -7,54 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr as _;
 
+use common::board::{FakeBoard, MEMINFO_HALF_FREE};
 use common::harness::*;
 use gst::prelude::*;
-
-/// One thermal zone, meminfo at 50 % and a stat file: a cool, quiet board.
-struct Board {
-    dir: tempfile::TempDir,
-}
-
-impl Board {
-    fn new() -> Self {
-        let b = Board {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let zone = b.zone();
-        std::fs::create_dir_all(&zone).unwrap();
-        std::fs::write(zone.join("type"), "CPU-therm\n").unwrap();
-        b.set_temp(45.0);
-        std::fs::create_dir_all(b.proc()).unwrap();
-        std::fs::write(
-            b.proc().join("meminfo"),
-            "MemTotal: 4194304 kB\nMemAvailable: 2097152 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
-        )
-        .unwrap();
-        std::fs::write(b.proc().join("stat"), "cpu  100 0 100 800 0 0 0 0 0 0\n").unwrap();
-        b
-    }
-
-    fn sys(&self) -> PathBuf {
-        self.dir.path().join("sys")
-    }
-
-    fn proc(&self) -> PathBuf {
-        self.dir.path().join("proc")
-    }
-
-    fn zone(&self) -> PathBuf {
-        self.sys().join("class/thermal/thermal_zone0")
-    }
-
-    fn set_temp(&self, celsius: f32) {
-        let tmp = self.zone().join("temp.tmp");
-        std::fs::write(&tmp, format!("{}\n", (celsius * 1000.0) as i64)).unwrap();
-        std::fs::rename(tmp, self.zone().join("temp")).unwrap();
-    }
-}
 
 /// A guard reading `sys` and `proc`, sampling at every buffer, without periodic stats.
 fn guard(sys: &Path, proc: &Path) -> (gst::Element, gst::Bus) {
@@ -123,7 +81,7 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
 
 #[test]
 fn any_caps_pass_the_very_same_buffer_while_cool() {
-    let board = Board::new();
+    let board = FakeBoard::new(&[("CPU-therm", 45.0)], MEMINFO_HALF_FREE);
     for caps in [
         VIDEO,
         "video/x-raw,format=RGB16,width=4,height=2",
@@ -193,7 +151,7 @@ fn missing_sensor_roots_warn_once_each_and_never_stop_the_stream() {
 
 #[test]
 fn limits_changed_while_playing_apply_at_the_next_reading() {
-    let board = Board::new();
+    let board = FakeBoard::new(&[("CPU-therm", 45.0)], MEMINFO_HALF_FREE);
     let (e, bus) = guard(&board.sys(), &board.proc());
     e.set_property("throttle-fps", 10.0f64);
     let mut h = harness(&e, VIDEO);
@@ -218,8 +176,8 @@ fn limits_changed_while_playing_apply_at_the_next_reading() {
 
 #[test]
 fn flush_and_eos_go_through_and_a_flush_restarts_the_throttle_cadence() {
-    let board = Board::new();
-    board.set_temp(90.0);
+    let board = FakeBoard::new(&[("CPU-therm", 45.0)], MEMINFO_HALF_FREE);
+    board.set_temp(0, 90.0);
     let (e, bus) = guard(&board.sys(), &board.proc());
     e.set_property("throttle-fps", 10.0f64);
     let mut h = harness(&e, VIDEO);
@@ -269,8 +227,8 @@ fn flush_and_eos_go_through_and_a_flush_restarts_the_throttle_cadence() {
 
 #[test]
 fn a_restart_forgets_the_last_stream_and_reads_the_sensors_again() {
-    let board = Board::new();
-    board.set_temp(90.0);
+    let board = FakeBoard::new(&[("CPU-therm", 45.0)], MEMINFO_HALF_FREE);
+    board.set_temp(0, 90.0);
     let (e, bus) = guard(&board.sys(), &board.proc());
     let mut h = harness(&e, VIDEO);
     h.push(frame(0)).unwrap();
@@ -284,7 +242,7 @@ fn a_restart_forgets_the_last_stream_and_reads_the_sensors_again() {
         "normal",
         "no stream, no state"
     );
-    board.set_temp(50.0);
+    board.set_temp(0, 50.0);
     assert_eq!(
         e.set_state(gst::State::Playing),
         Ok(gst::StateChangeSuccess::Success)

@@ -4,81 +4,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::board::FakeBoard;
 use common::init_gst as init;
 use gst::prelude::*;
 
 /// A board made of files: two thermal zones, meminfo, stat, PSI and Jetson GPU load.
-struct FakeBoard {
-    dir: tempfile::TempDir,
-}
-
-impl FakeBoard {
-    fn new() -> Self {
-        let b = FakeBoard {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for (i, name, milli) in [(0, "CPU-therm", 45000), (1, "GPU-therm", 43000)] {
-            let z = b.sys().join(format!("class/thermal/thermal_zone{i}"));
-            std::fs::create_dir_all(&z).unwrap();
-            std::fs::write(z.join("type"), format!("{name}\n")).unwrap();
-            std::fs::write(z.join("temp"), format!("{milli}\n")).unwrap();
-        }
-        std::fs::create_dir_all(b.proc().join("pressure")).unwrap();
-        b.write_proc(
-            "meminfo",
-            "MemTotal:        4194304 kB\nMemFree:          100000 kB\nMemAvailable:    2097152 kB\nSwapTotal:       1048576 kB\nSwapFree:         786432 kB\n",
-        );
-        b.write_proc("stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
-        b.write_proc(
-            "pressure/memory",
-            "some avg10=2.50 avg60=1.00 avg300=0.50 total=10\n",
-        );
-        std::fs::create_dir_all(b.sys().join("devices/gpu.0")).unwrap();
-        std::fs::write(b.sys().join("devices/gpu.0/load"), "500\n").unwrap();
-        b
-    }
-
-    fn sys(&self) -> PathBuf {
-        self.dir.path().join("sys")
-    }
-
-    fn proc(&self) -> PathBuf {
-        self.dir.path().join("proc")
-    }
-
-    /// Replaces a file atomically, as the kernel's files never show half-written values.
-    fn write(path: &Path, text: &str) {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(tmp, path).unwrap();
-    }
-
-    fn write_proc(&self, rel: &str, text: &str) {
-        Self::write(&self.proc().join(rel), text);
-    }
-
-    fn temp_path(&self, zone: usize) -> PathBuf {
-        self.sys()
-            .join(format!("class/thermal/thermal_zone{zone}/temp"))
-    }
-
-    fn set_temp(&self, zone: usize, celsius: f32) {
-        Self::write(
-            &self.temp_path(zone),
-            &format!("{}\n", (celsius * 1000.0) as i64),
-        );
-    }
-
-    fn props(&self) -> String {
-        format!(
-            "sysfs-root=\"{}\" procfs-root=\"{}\"",
-            self.sys().display(),
-            self.proc().display()
-        )
-    }
+fn fake_board() -> FakeBoard {
+    let b = FakeBoard::new(
+        &[("CPU-therm", 45.0), ("GPU-therm", 43.0)],
+        "MemTotal:        4194304 kB\nMemFree:          100000 kB\nMemAvailable:    2097152 kB\nSwapTotal:       1048576 kB\nSwapFree:         786432 kB\n",
+    );
+    b.write_proc(
+        "pressure/memory",
+        "some avg10=2.50 avg60=1.00 avg300=0.50 total=10\n",
+    );
+    b.write_sys("devices/gpu.0/load", "500\n");
+    b
 }
 
 fn guard_element(board: &FakeBoard, extra: &[(&str, &str)]) -> gst::Element {
@@ -130,7 +73,7 @@ fn harness(e: &gst::Element) -> (gst_check::Harness, gst::Bus) {
 }
 #[test]
 fn drop_mode_throttles_with_hysteresis() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     let e = guard_element(
         &board,
         &[
@@ -188,7 +131,7 @@ fn drop_mode_throttles_with_hysteresis() {
 
 #[test]
 fn throttle_factor_follows_the_input_rate_and_asks_upstream_to_slow_down() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.set_temp(1, 90.0);
     let e = guard_element(
         &board,
@@ -235,7 +178,7 @@ fn pipeline_with_appsrc(
 
 #[test]
 fn pause_mode_blocks_while_hot_and_loses_nothing() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.set_temp(0, 85.0);
     let (p, src, sink) = pipeline_with_appsrc(&board, "mode=pause poll-interval=20");
     p.set_state(gst::State::Playing).unwrap();
@@ -282,7 +225,7 @@ fn pause_mode_blocks_while_hot_and_loses_nothing() {
 
 #[test]
 fn pause_tier_blocks_drop_mode_until_cooler() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.set_temp(0, 85.0);
     let (p, src, sink) = pipeline_with_appsrc(
         &board,
@@ -313,7 +256,7 @@ fn pause_tier_blocks_drop_mode_until_cooler() {
 
 #[test]
 fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.set_temp(0, 99.0);
     init();
     let p = common::launch(&format!(
@@ -344,7 +287,7 @@ fn flushing_seek_and_stop_unblock_a_paused_stream_at_once() {
 
 #[test]
 fn stats_messages_carry_the_sensor_numbers() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     let e = guard_element(
         &board,
         &[("poll-interval", "0"), ("report-interval", "0.000001")],
@@ -387,7 +330,7 @@ fn stats_messages_carry_the_sensor_numbers() {
 
 #[test]
 fn missing_and_garbage_sensors_warn_once_and_never_throttle() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     FakeBoard::write(&board.temp_path(1), "garbage\n");
     std::fs::remove_file(board.proc().join("meminfo")).unwrap();
     let e = guard_element(
@@ -429,7 +372,7 @@ fn missing_and_garbage_sensors_warn_once_and_never_throttle() {
 
 #[test]
 fn memory_pressure_trims_the_heap_and_tells_the_app() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.write_proc(
         "meminfo",
         "MemTotal: 1000000 kB\nMemAvailable: 50000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
@@ -447,7 +390,7 @@ fn memory_pressure_trims_the_heap_and_tells_the_app() {
 
 #[test]
 fn file_sources_report_progress_eta_and_a_summary() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     init();
     let p = common::launch(&format!(
         "filesrc location={} ! matroskademux ! vp8dec ! jetsonguard {} poll-interval=0 report-interval=0.05 print-stats=true ! fakesink",
@@ -486,7 +429,7 @@ fn file_sources_report_progress_eta_and_a_summary() {
 
 #[test]
 fn a_sensor_that_vanishes_mid_stream_warns_once_and_releases_the_throttle() {
-    let board = FakeBoard::new();
+    let board = fake_board();
     board.set_temp(0, 90.0);
     let e = guard_element(&board, &[("poll-interval", "0"), ("report-interval", "0")]);
     let (mut h, bus) = harness(&e);

@@ -4,49 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::board::FakeBoard;
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// One thermal zone at 52.3 °C, 3.1 of 4.0 GB RAM and 15 % of swap in use.
-struct FakeBoard {
-    dir: tempfile::TempDir,
-}
-
-impl FakeBoard {
-    fn new(celsius: f32) -> Self {
-        let b = FakeBoard {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let z = b.sys().join("class/thermal/thermal_zone0");
-        std::fs::create_dir_all(&z).unwrap();
-        std::fs::write(z.join("type"), "CPU-therm\n").unwrap();
-        b.set_temp(celsius);
-        std::fs::create_dir_all(b.proc()).unwrap();
-        std::fs::write(
-            b.proc().join("meminfo"),
-            "MemTotal:        4194304 kB\nMemAvailable:     901775 kB\nSwapTotal:       1048576 kB\nSwapFree:         891289 kB\n",
-        )
-        .unwrap();
-        std::fs::write(b.proc().join("stat"), "cpu  100 0 100 800 0 0 0 0 0 0\n").unwrap();
-        b
-    }
-
-    fn sys(&self) -> PathBuf {
-        self.dir.path().join("sys")
-    }
-
-    fn proc(&self) -> PathBuf {
-        self.dir.path().join("proc")
-    }
-
-    /// Replaced atomically: the guard never reads a half-written value.
-    fn set_temp(&self, celsius: f32) {
-        let path = self.sys().join("class/thermal/thermal_zone0/temp");
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, format!("{}\n", (celsius * 1000.0) as i64)).unwrap();
-        std::fs::rename(tmp, path).unwrap();
-    }
+/// One thermal zone at `celsius`, 3.1 of 4.0 GB RAM and 15 % of swap in use.
+fn fake_board(celsius: f32) -> FakeBoard {
+    FakeBoard::new(
+        &[("CPU-therm", celsius)],
+        "MemTotal:        4194304 kB\nMemAvailable:     901775 kB\nSwapTotal:       1048576 kB\nSwapFree:         891289 kB\n",
+    )
 }
 
 /// trtpose-run on 30 frames of the walking clip at 256, into `out`, with `extra` arguments.
@@ -146,7 +115,7 @@ fn assert_no_frame_lost(out: &Path, text: &str) {
 
 #[test]
 fn progress_line_and_final_statistics() {
-    let board = FakeBoard::new(52.3);
+    let board = fake_board(52.3);
     let out = tempfile::tempdir().unwrap();
     let (_, text) = trtpose_run(out.path(), Some(&board), &["--report-interval", "1"]);
     let progress = lines_starting(&text, "Progress: ");
@@ -183,12 +152,12 @@ fn progress_line_and_final_statistics() {
 
 /// Above the pause tier until a background thread cools the board: nothing is lost.
 fn hot_run(mode: &str) {
-    let board = FakeBoard::new(85.0);
+    let board = fake_board(85.0);
     let out = tempfile::tempdir().unwrap();
     let (_, text) = std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(2500));
-            board.set_temp(60.0);
+            board.set_temp(0, 60.0);
         });
         trtpose_run(
             out.path(),
@@ -225,7 +194,7 @@ fn the_pause_tier_pauses_drop_mode_too() {
 
 #[test]
 fn cpus_pins_the_process_and_sizes_the_inference_threads() {
-    let board = FakeBoard::new(52.3);
+    let board = fake_board(52.3);
     let out = tempfile::tempdir().unwrap();
     let (_, text) = trtpose_run(out.path(), Some(&board), &["--cpus", "0"]);
     assert!(text.contains("\n  CPUs: 1 (0)\n"), "{text}");

@@ -2,6 +2,7 @@
 //! Shared test helpers: where models, media and ONNX Runtime are.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod harness;
 
 use std::path::{Path, PathBuf};
