@@ -80,9 +80,9 @@ fn f64s(s: &gst::Structure, field: &str) -> Vec<f64> {
 fn properties_have_documented_defaults_and_ranges() {
     let (e, _bus) = element_with_bus("posetracker");
     assert_values_are_declared_defaults(&e);
-    assert_numeric(&e, "high-threshold", 0.25, 0.0, 1.0);
+    assert_numeric(&e, "high-threshold", 0.2, 0.0, 1.0);
     assert_numeric(&e, "low-threshold", 0.1, 0.0, 1.0);
-    assert_numeric(&e, "match-threshold", 0.3, 0.0, 1.0);
+    assert_numeric(&e, "match-threshold", 0.2, 0.0, 1.0);
     assert_numeric(&e, "low-match-threshold", 0.5, 0.0, 1.0);
     assert_numeric(&e, "oks-weight", 0.7, 0.0, 1.0);
     assert_numeric(&e, "max-age", 30.0, 0.0, 100_000.0);

@@ -261,7 +261,7 @@ fn random_drop_outs_cause_no_switch_and_no_fragmentation() {
 fn weak_detections_extend_tracks_instead_of_starting_new_ones() {
     // Scores drop below the high threshold (partly occluded) for frames 20..35.
     let mut w = walker((100.0, 300.0), (4.0, 0.0));
-    w.score = Box::new(|f| if (20..35).contains(&f) { 0.2 } else { 0.8 });
+    w.score = Box::new(|f| if (20..35).contains(&f) { 0.15 } else { 0.8 });
     let o = run(&mut tracker(), &[w], 50, 0.0, 4);
     let seq = &o.ids[&0];
     let id = seq[10].expect("confirmed by frame 10");
@@ -271,7 +271,7 @@ fn weak_detections_extend_tracks_instead_of_starting_new_ones() {
     let mut t = tracker();
     let mut rng = Rng(5);
     for _ in 0..10 {
-        let p = person(100.0, 100.0, 150.0, 0.2, 1.0, &mut rng);
+        let p = person(100.0, 100.0, 150.0, 0.15, 1.0, &mut rng);
         assert_eq!(t.update(&[p], DT).unwrap().people[0].track_id, None);
     }
     assert_eq!(t.num_tracks(), 0);
