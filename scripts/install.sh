@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --models) [ $# -ge 2 ] || { echo "--models needs a folder" >&2; exit 2; }
               MODELS=$2; shift ;;
     --uninstall) UNINSTALL=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 2 && /^#/ { print; next } NR > 2 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift

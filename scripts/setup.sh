@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --clean-cache)
       du -sh data/cache 2>/dev/null || true
       rm -rf data/cache && echo "removed data/cache"; exit 0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 2 && /^#/ { print; next } NR > 2 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
