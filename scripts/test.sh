@@ -17,4 +17,5 @@ NVRTC_DIR=$(ls -d "$PWD"/.venv/lib/python3*/site-packages/nvidia/cu13/lib 2>/dev
 if [ -n "$NVRTC_DIR" ]; then
   export LD_LIBRARY_PATH="$NVRTC_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" TRTPOSE_EXPECT_NVRTC=1
 fi
-cargo test --release --locked --workspace "$@"
+# No doc-tests: there are none, and their empty run would close the output.
+cargo test --release --locked --workspace --lib --bins --tests "$@"
