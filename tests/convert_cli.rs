@@ -358,6 +358,51 @@ fn a_hot_board_pauses_the_conversion_until_it_cools() {
 }
 
 #[test]
+fn full_memory_pauses_the_conversion_until_it_frees() {
+    // 4 GiB total, 200 MiB available: 95 % used.
+    let b = board(false, 40.0, 204_800);
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let meminfo = b.path().join("proc/meminfo");
+    let mut child = roots(&mut bin(), &b)
+        .arg("convert")
+        .arg(&m)
+        .args(["--memory-limit", "80", "--monitor-interval", "0.05"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Memory frees only once the tool has said it is pausing, however slow its start.
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with("memory") && line.contains("pausing until below") {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                // Rename, as a procfs read never sees a half-written file: 3 GiB available.
+                let tmp = meminfo.with_extension("new");
+                std::fs::write(&tmp, "MemTotal: 4194304 kB\nMemAvailable: 3145728 kB\nSwapTotal: 2097152 kB\nSwapFree: 2097152 kB\n").unwrap();
+                std::fs::rename(&tmp, &meminfo).unwrap();
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    let mut o = child.wait_with_output().unwrap();
+    o.stdout = reader.join().unwrap().into_bytes();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("memory 95 % ≥ 80 %: pausing until below 75 %"),
+        "{t}"
+    );
+    assert!(t.contains("memory down to 25 %"), "{t}");
+}
+
+#[test]
 fn bad_models_and_unwritable_outputs_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.onnx");

@@ -24,6 +24,8 @@ pub struct Config {
     pub monitor_interval: Option<f64>,
     pub temp_limit: Option<f32>,
     pub temp_resume: Option<f32>,
+    /// Pause the build while memory use is at or above this percentage.
+    pub memory_limit: Option<f32>,
 }
 
 /// A conversion config or an artifact's sidecar that cannot be read or written.
@@ -59,6 +61,11 @@ impl Config {
             if v.is_some_and(|t| !(-50.0..=200.0).contains(&t)) {
                 return Err(bad(format!("{name} must be between -50 and 200 °C")));
             }
+        }
+        if c.memory_limit.is_some_and(|m| !(m > 5.0 && m <= 100.0)) {
+            return Err(bad(
+                "memory_limit must be a percentage above 5 and at most 100".into(),
+            ));
         }
         Ok(c)
     }
@@ -476,6 +483,8 @@ mod tests {
         for bad in [
             "monitor_interval = 0",
             "temp_limit = 900",
+            "memory_limit = 0",
+            "memory_limit = 150",
             "workspace = -1",
             "models = 3",
             "extra = 1",

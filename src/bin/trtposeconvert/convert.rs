@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `convert` and `auto`: build settings from flags and the config file, INT8 calibration,
-//! the TensorRT build with its retries, the CPU fallback, and the pauses for a hot board.
+//! the TensorRT build with its retries, the CPU fallback, and the pauses for a hot board or full memory.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use gsttrtpose::convert::{
     retry_plan, sha256_file,
 };
 use gsttrtpose::engine::{Backend, BackendRequest, Engine, EngineOptions, OrtEngine, OrtRuntime};
+use gsttrtpose::guard::MEMORY_HYSTERESIS;
 use gsttrtpose::model::ModelPlan;
 
 use crate::Ctx;
@@ -54,6 +55,10 @@ struct BuildOptions {
     /// Resume below this temperature (default: 5 °C under the limit).
     #[arg(long)]
     temp_resume: Option<f32>,
+    /// Pause the build while memory use is at or above this percentage (resume 5 points
+    /// under it); default 80.
+    #[arg(long)]
+    memory_limit: Option<f32>,
 }
 
 #[derive(Args)]
@@ -87,6 +92,7 @@ struct Build {
     monitor: Duration,
     temp_limit: f32,
     temp_resume: f32,
+    memory_limit: f32,
 }
 
 /// Flags win over the configuration file, which wins over the defaults.
@@ -121,6 +127,12 @@ fn merge(b: &BuildOptions, c: &Config) -> Result<Build, String> {
         Precision::Fp32
     };
     let temp_limit = b.temp_limit.or(c.temp_limit).unwrap_or(75.0);
+    let memory_limit = b.memory_limit.or(c.memory_limit).unwrap_or(80.0);
+    if !(memory_limit > MEMORY_HYSTERESIS && memory_limit <= 100.0) {
+        return Err(format!(
+            "--memory-limit {memory_limit}: a percentage above {MEMORY_HYSTERESIS} and at most 100"
+        ));
+    }
     Ok(Build {
         precision,
         calibration: b.int8.clone(),
@@ -137,6 +149,7 @@ fn merge(b: &BuildOptions, c: &Config) -> Result<Build, String> {
         ),
         temp_limit,
         temp_resume: b.temp_resume.or(c.temp_resume).unwrap_or(temp_limit - 5.0),
+        memory_limit,
     })
 }
 
@@ -197,47 +210,62 @@ impl Drop for Monitor {
     }
 }
 
-/// Blocks while the board is at or above the limit, until it is below the resume level.
-fn wait_until_cool(ctx: &Ctx, b: &Build) {
+/// Blocks while the board is too hot or memory too full, until both are below their resume
+/// levels (memory resumes `MEMORY_HYSTERESIS` points under its limit, as jetsonguard does).
+fn wait_until_safe(ctx: &Ctx, b: &Build) {
     let mut sampler = ctx.sampler();
     let started = Instant::now();
-    let mut hot = false;
+    let nap = b.monitor.min(Duration::from_secs(5));
+    let (mut hot, mut full) = (false, false);
     let mut misses = 0;
     loop {
-        let t = sampler.sample().0.temperature;
+        let r = sampler.sample().0;
+        let t = r.temperature;
         // A sensor that stops answering while the board is hot is not a cool board: wait a
         // few samples before giving up on it.
         if hot && t.is_none() && misses < 3 {
             misses += 1;
-            std::thread::sleep(b.monitor.min(Duration::from_secs(5)));
+            std::thread::sleep(nap);
             continue;
         }
-        match t {
-            Some(t) if (!hot && t >= b.temp_limit) || (hot && t >= b.temp_resume) => {
-                if !hot {
-                    println!(
-                        "temperature {t:.1} °C ≥ {:.1} °C: pausing until below {:.1} °C",
-                        b.temp_limit, b.temp_resume
-                    );
-                }
-                hot = true;
-                std::thread::sleep(b.monitor.min(Duration::from_secs(5)));
+        let was_hot = hot;
+        hot = t.is_some_and(|t| t >= if hot { b.temp_resume } else { b.temp_limit });
+        let elapsed = started.elapsed().as_secs_f64();
+        match (was_hot, hot, t) {
+            (false, true, Some(t)) => println!(
+                "temperature {t:.1} °C ≥ {:.1} °C: pausing until below {:.1} °C",
+                b.temp_limit, b.temp_resume
+            ),
+            (true, false, Some(t)) => {
+                println!("cooled to {t:.1} °C after {elapsed:.1} s: continuing")
             }
-            _ => {
-                match (hot, t) {
-                    (true, Some(t)) => println!(
-                        "cooled to {t:.1} °C after {:.1} s: continuing",
-                        started.elapsed().as_secs_f64()
-                    ),
-                    (true, None) => println!(
-                        "temperature unreadable after {:.1} s of pausing: continuing without it",
-                        started.elapsed().as_secs_f64()
-                    ),
-                    _ => {}
-                }
-                return;
-            }
+            (true, false, None) => println!(
+                "temperature unreadable after {elapsed:.1} s of pausing: continuing without it"
+            ),
+            _ => {}
         }
+        // Unreadable memory figures cannot hold the build: the temperature guard still runs.
+        let m = r.memory_percent();
+        let resume = b.memory_limit - MEMORY_HYSTERESIS;
+        let was_full = full;
+        full = m.is_some_and(|m| m >= if full { resume } else { b.memory_limit });
+        match (was_full, full, m) {
+            (false, true, Some(m)) => println!(
+                "memory {m:.0} % ≥ {:.0} %: pausing until below {resume:.0} %",
+                b.memory_limit
+            ),
+            (true, false, Some(m)) => {
+                println!("memory down to {m:.0} % after {elapsed:.1} s: continuing")
+            }
+            (true, false, None) => {
+                println!("memory unreadable after {elapsed:.1} s of pausing: continuing without it")
+            }
+            _ => {}
+        }
+        if !hot && !full {
+            return;
+        }
+        std::thread::sleep(nap);
     }
 }
 
@@ -346,7 +374,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         b,
         out_dir,
     };
-    wait_until_cool(ctx, b);
+    wait_until_safe(ctx, b);
     let _monitor = Monitor::start(ctx, b.monitor);
     let spinner = spinner(&format!("converting {}", model.display()));
     let target = ctx.target();
@@ -408,7 +436,7 @@ impl Job<'_> {
         let mut last = String::new();
         let mut built = None;
         for attempt in retry_plan(b.precision, b.workspace_mb) {
-            wait_until_cool(self.ctx, b);
+            wait_until_safe(self.ctx, b);
             println!(
                 "TensorRT {}: building {} with a {} MB workspace",
                 lib.version,
