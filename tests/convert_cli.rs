@@ -116,6 +116,25 @@ fn convert_falls_back_to_a_cpu_model_that_validates() {
             && t.contains("FP16 needs TensorRT"),
         "{t}"
     );
+    // The result is validated against its source, both are timed and both sizes shown.
+    assert!(
+        t.contains("decoded people match: yes") && t.contains("validation: passed"),
+        "{t}"
+    );
+    let speed = t
+        .lines()
+        .find(|l| l.starts_with("speed: source "))
+        .expect(&t);
+    assert!(
+        speed.contains(" ms, result ")
+            && (speed.ends_with("x faster") || speed.ends_with("x slower")),
+        "{t}"
+    );
+    let size = t
+        .lines()
+        .find(|l| l.starts_with("size: source "))
+        .expect(&t);
+    assert!(size.contains(" MB (") && size.contains(", result "), "{t}");
     let artifact = out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx");
     assert!(artifact.is_file(), "{t}");
     let sidecar: serde_json::Value = serde_json::from_slice(

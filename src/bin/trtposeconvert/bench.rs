@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use gsttrtpose::convert::find_tensorrt;
 use gsttrtpose::engine::{Backend, BackendRequest, Engine, EngineOptions, InputData, OrtEngine};
+use gsttrtpose::model::ModelPlan;
 use gsttrtpose::preprocess::InputElem;
 
 use crate::Ctx;
@@ -70,6 +71,23 @@ fn time_engine(
             .map_err(|e| e.to_string())?;
     }
     Ok(t.elapsed().as_secs_f64() * 1e3 / iterations.max(1) as f64)
+}
+
+/// Mean milliseconds per run of one engine on the model's first sample input (`convert`
+/// times its source and its result with it).
+pub fn time_model(
+    engine: &mut OrtEngine,
+    plan: &ModelPlan,
+    iterations: usize,
+) -> Result<f64, String> {
+    let shape = input_shape(engine, plan);
+    let (f, i) = sample_input(plan, &shape, 0);
+    let input = if plan.input.elem == InputElem::I32 {
+        InputData::I32(&i)
+    } else {
+        InputData::F32(&f)
+    };
+    time_engine(engine, input, &shape, iterations)
 }
 
 /// `bench`: the per-backend table, then (with --e2e) the end-to-end one.

@@ -19,7 +19,7 @@ use gsttrtpose::model::ModelPlan;
 use crate::Ctx;
 use crate::check::{Verdict, check_one};
 use crate::common::{inspect, models_or_config, now_unix, write_cpu_optimized};
-use crate::frames;
+use crate::{bench, frames, validate};
 
 #[derive(Args, Clone)]
 struct BuildOptions {
@@ -411,7 +411,6 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         created_unix: now_unix(),
     };
     sidecar.save(&artifact).map_err(|e| e.to_string())?;
-    spinner.finish_and_clear();
     println!("path: {path_taken}");
     println!(
         "wrote {} and {}",
@@ -419,7 +418,70 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
         Sidecar::path_for(&artifact).display()
     );
     println!("took {:.1} s", started.elapsed().as_secs_f64());
-    Ok(artifact)
+    spinner.finish_and_clear();
+    let spinner = self::spinner("validating and timing the result");
+    let r = report_result(rt, model, &artifact, kind);
+    spinner.finish_and_clear();
+    r.map(|_| artifact)
+}
+
+/// Sizes in MB with one decimal, KB under a megabyte (small test models).
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    }
+}
+
+/// "4.44x faster" or "1.25x slower", from both mean times.
+fn speedup(source_ms: f64, result_ms: f64) -> String {
+    let x = source_ms / result_ms.max(1e-9);
+    if x >= 1.0 {
+        format!("{x:.2}x faster")
+    } else {
+        format!("{:.2}x slower", 1.0 / x)
+    }
+}
+
+/// Iterations per timing after a conversion: enough for a stable mean on a slow CPU.
+const CONVERT_BENCH_ITERATIONS: usize = 10;
+
+/// After a conversion: the result against its source (`validate`'s comparison), both timed
+/// (`bench`'s timing) and both sizes. A validation failure is reported, not fatal: FP16
+/// engines may differ past the threshold and still be usable; the user decides.
+fn report_result(
+    rt: &'static OrtRuntime,
+    model: &Path,
+    artifact: &Path,
+    kind: ArtifactKind,
+) -> Result<(), String> {
+    let ok = validate::compare_outputs(rt, artifact, model, Some(kind), 4)?;
+    println!(
+        "validation: {}",
+        if ok {
+            "passed"
+        } else {
+            "FAILED (outputs or people differ from the source: see above)"
+        }
+    );
+    let (mut source, plan) = inspect(rt, model)?;
+    let mut result = validate::load_artifact(rt, artifact, model, Some(kind))?;
+    let s = bench::time_model(&mut source, &plan, CONVERT_BENCH_ITERATIONS)?;
+    let r = bench::time_model(&mut result, &plan, CONVERT_BENCH_ITERATIONS)?;
+    println!(
+        "speed: source {s:.1} ms, result {r:.1} ms: {}",
+        speedup(s, r)
+    );
+    let size = |p: &Path| std::fs::metadata(p).map_or("?".into(), |m| human_size(m.len()));
+    println!(
+        "size: source {} ({}), result {} ({})",
+        size(model),
+        model.display(),
+        size(artifact),
+        artifact.display()
+    );
+    Ok(())
 }
 
 impl Job<'_> {

@@ -2,12 +2,15 @@
 //! `validate`: runs a converted artifact and its source ONNX on the same sample inputs and
 //! compares raw outputs and decoded people.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use gsttrtpose::convert::{ArtifactKind, Sidecar, find_tensorrt};
-use gsttrtpose::engine::{Backend, BackendRequest, Engine, EngineOptions, InputData, OrtEngine};
+use gsttrtpose::engine::{
+    Backend, BackendRequest, Engine, EngineOptions, InputData, OrtEngine, OrtRuntime,
+};
 use gsttrtpose::model::{DecodeSettings, PoseDecoder};
+use gsttrtpose::pose::Person;
 use gsttrtpose::preprocess::InputElem;
 
 use crate::Ctx;
@@ -44,20 +47,63 @@ pub fn run(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
             a.artifact.display()
         ));
     }
-    let (mut ref_engine, plan) = inspect(rt, &reference)?;
-    let mut art_engine = match sidecar.as_ref().map(|s| s.kind) {
+    compare_outputs(
+        rt,
+        &a.artifact,
+        &reference,
+        sidecar.map(|s| s.kind),
+        a.samples,
+    )
+}
+
+/// Loads an artifact as it runs: a TensorRT engine through the provider's cache next to it
+/// (ONNX Runtime finds it from the source ONNX), else the CPU model itself.
+pub fn load_artifact(
+    rt: &'static OrtRuntime,
+    artifact: &Path,
+    reference: &Path,
+    kind: Option<ArtifactKind>,
+) -> Result<OrtEngine, String> {
+    match kind {
         Some(ArtifactKind::TensorRt) => {
             let opts = EngineOptions {
                 backend: BackendRequest::TensorRt,
-                engine_cache: a.artifact.parent().map(|p| p.join(".trt-cache")),
+                engine_cache: artifact.parent().map(|p| p.join(".trt-cache")),
                 ..Default::default()
             };
-            OrtEngine::load_on(rt, &reference, &opts, Backend::TensorRt)
-                .map_err(|e| e.to_string())?
+            OrtEngine::load_on(rt, reference, &opts, Backend::TensorRt).map_err(|e| e.to_string())
         }
-        _ => OrtEngine::load_on(rt, &a.artifact, &cpu_options(0), Backend::Cpu)
-            .map_err(|e| e.to_string())?,
-    };
+        _ => OrtEngine::load_on(rt, artifact, &cpu_options(0), Backend::Cpu)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Same people, keypoint for keypoint, within 2e-3 of the frame.
+fn same_people(p1: &[Person], p2: &[Person]) -> bool {
+    p1.len() == p2.len()
+        && p1.iter().zip(p2).all(|(a, b)| {
+            a.keypoints
+                .iter()
+                .zip(&b.keypoints)
+                .all(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) => (x.x - y.x).abs() < 2e-3 && (x.y - y.y).abs() < 2e-3,
+                    (None, None) => true,
+                    _ => false,
+                })
+        })
+}
+
+/// Runs both on the same sample inputs and prints the differences; true when the people
+/// match and no output is off by 1e-2 (`validate` and `convert` share it).
+pub fn compare_outputs(
+    rt: &'static OrtRuntime,
+    artifact: &Path,
+    reference: &Path,
+    kind: Option<ArtifactKind>,
+    samples: usize,
+) -> Result<bool, String> {
+    let (mut ref_engine, plan) = inspect(rt, reference)?;
+    let mut art_engine = load_artifact(rt, artifact, reference, kind)?;
     let shape = input_shape(&ref_engine, &plan);
     let (mut max_diff, mut sum_diff, mut count) = (0f32, 0f64, 0usize);
     let mut people_match = true;
@@ -77,7 +123,7 @@ pub fn run(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
         PoseDecoder::new(plan.clone(), DecodeSettings::default()).map_err(|e| e.to_string())?;
     let mut d2 =
         PoseDecoder::new(plan.clone(), DecodeSettings::default()).map_err(|e| e.to_string())?;
-    for seed in 0..a.samples {
+    for seed in 0..samples {
         let (f, i) = sample_input(&plan, &shape, seed);
         let input = if plan.input.elem == InputElem::I32 {
             InputData::I32(&i)
@@ -115,24 +161,14 @@ pub fn run(ctx: &Ctx, a: &ValidateArgs) -> Result<bool, String> {
         let (mut p1, mut p2) = (Vec::new(), Vec::new());
         d1.decode(&ro, w, h, &mut p1).map_err(|e| e.to_string())?;
         d2.decode(&ao, w, h, &mut p2).map_err(|e| e.to_string())?;
-        let same = p1.len() == p2.len()
-            && p1.iter().zip(&p2).all(|(a, b)| {
-                a.keypoints
-                    .iter()
-                    .zip(&b.keypoints)
-                    .all(|(x, y)| match (x, y) {
-                        (Some(x), Some(y)) => (x.x - y.x).abs() < 2e-3 && (x.y - y.y).abs() < 2e-3,
-                        (None, None) => true,
-                        _ => false,
-                    })
-            });
+        let same = same_people(&p1, &p2);
         people_match &= same;
     }
     println!(
         "validated {} against {} on {} sample inputs",
-        a.artifact.display(),
+        artifact.display(),
         reference.display(),
-        a.samples
+        samples
     );
     println!("max abs difference:  {max_diff:.3e}");
     println!(
