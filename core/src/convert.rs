@@ -453,6 +453,80 @@ pub fn diagnose(memory: Option<Memory>, jetson: Option<&str>, gpu: Option<&Gpu>)
     out
 }
 
+/// What the conversion-time estimate looks at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Machine {
+    pub cores: usize,
+    pub ram_kb: Option<u64>,
+    pub jetson: bool,
+    /// TensorRT found: an engine build (minutes) rather than the CPU fallback (seconds).
+    pub tensorrt: bool,
+}
+
+/// A conversion-time range in minutes and how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub low_min: f64,
+    pub high_min: f64,
+    pub basis: String,
+}
+
+impl Estimate {
+    /// "estimated 5-15 min on this machine"; under a minute when the high end is.
+    pub fn line(&self) -> String {
+        if self.high_min < 1.0 {
+            return "estimated under 1 min on this machine".into();
+        }
+        format!(
+            "estimated {}-{} min on this machine",
+            self.low_min.floor().max(1.0) as u64,
+            self.high_min.ceil() as u64
+        )
+    }
+}
+
+/// Conversion time from the ONNX size and the machine: a per-MB rate for each class of
+/// machine, slowed for few cores and little RAM. The rates are rough orders of magnitude
+/// (TensorRT's tactic search grows with the layers, which grow with the weights): Jetson
+/// 0.15-0.45 min/MB, a desktop GPU 0.02-0.06 min/MB, the CPU fallback (ONNX Runtime's graph
+/// optimizations only) 0.002-0.01 min/MB. Under 4 cores x1.5; under 4 GB of RAM x1.5 (the
+/// builder competes for memory, or swaps).
+pub fn estimate_conversion(model_bytes: u64, m: &Machine) -> Estimate {
+    let (class, low, high) = match (m.tensorrt, m.jetson) {
+        (true, true) => ("Jetson", 0.15, 0.45),
+        (true, false) => ("GPU with TensorRT", 0.02, 0.06),
+        (false, _) => ("CPU fallback", 0.002, 0.01),
+    };
+    let mut factor = 1.0;
+    let mut why = Vec::new();
+    if m.cores < 4 {
+        factor *= 1.5;
+        why.push(format!("x1.5 for {} cores", m.cores));
+    }
+    if m.ram_kb.is_some_and(|kb| kb < 4 << 20) {
+        factor *= 1.5;
+        why.push("x1.5 for under 4 GB of RAM".to_string());
+    }
+    let mb = model_bytes as f64 / (1 << 20) as f64;
+    let mut basis = format!("{mb:.1} MB x {low}-{high} min/MB ({class})");
+    for w in why {
+        basis.push_str(", ");
+        basis.push_str(&w);
+    }
+    Estimate {
+        low_min: mb * low * factor,
+        high_min: mb * high * factor,
+        basis,
+    }
+}
+
+/// "[2m05.3s]": elapsed time with its minutes, for long builds.
+pub fn elapsed_label(elapsed_s: f64) -> String {
+    let s = elapsed_s.max(0.0);
+    let minutes = (s / 60.0).floor();
+    format!("[{}m{:04.1}s]", minutes as u64, s - minutes * 60.0)
+}
+
 /// Samples memory and temperature for progress lines while a conversion runs.
 pub fn monitor_line(sampler: &mut Sampler, elapsed_s: f64) -> String {
     let (r, _) = sampler.sample();
@@ -464,7 +538,10 @@ pub fn monitor_line(sampler: &mut Sampler, elapsed_s: f64) -> String {
         .and_then(|m| m.swap_used_percent())
         .map_or("?".into(), |p| format!("{p:.0}%"));
     let temp = r.temperature.map_or("?".into(), |t| format!("{t:.1}°C"));
-    format!("[{elapsed_s:6.1}s] RAM {mem} SWAP {swap} TEMP {temp}")
+    format!(
+        "{} RAM {mem} SWAP {swap} TEMP {temp}",
+        elapsed_label(elapsed_s)
+    )
 }
 
 #[cfg(test)]
@@ -598,5 +675,52 @@ mod tests {
         assert!(text.contains("another Jetson"), "{text}");
         let text = diagnose(Some(m), None, None).join("\n");
         assert!(text.contains("No NVIDIA GPU"), "{text}");
+    }
+
+    fn machine(tensorrt: bool, jetson: bool, cores: usize, ram_gb: u64) -> Machine {
+        Machine {
+            cores,
+            ram_kb: Some(ram_gb << 20),
+            jetson,
+            tensorrt,
+        }
+    }
+
+    #[test]
+    fn estimates_scale_with_the_model_and_the_machine() {
+        let mb = |n: u64| n << 20;
+        // 20 MB on a 4-core, 8 GB desktop GPU: 0.4-1.2 min.
+        let e = estimate_conversion(mb(20), &machine(true, false, 4, 8));
+        assert!(
+            (e.low_min - 0.4).abs() < 1e-9 && (e.high_min - 1.2).abs() < 1e-9,
+            "{e:?}"
+        );
+        assert_eq!(e.line(), "estimated 1-2 min on this machine");
+        assert!(
+            e.basis
+                .contains("20.0 MB x 0.02-0.06 min/MB (GPU with TensorRT)"),
+            "{e:?}"
+        );
+        // The same model on a Jetson Nano (4 cores, 4 GB): 3-9 min.
+        let e = estimate_conversion(mb(20), &machine(true, true, 4, 4));
+        assert_eq!(e.line(), "estimated 3-9 min on this machine");
+        // 2 cores and under 4 GB: x2.25, both named.
+        let e = estimate_conversion(mb(20), &machine(true, true, 2, 2));
+        assert!((e.high_min - 20.25).abs() < 1e-9, "{e:?}");
+        assert!(e.basis.contains("x1.5 for 2 cores") && e.basis.contains("under 4 GB"));
+        // Without TensorRT the CPU fallback takes seconds.
+        let e = estimate_conversion(mb(20), &machine(false, true, 8, 16));
+        assert_eq!(e.line(), "estimated under 1 min on this machine");
+        // An unknown RAM size adds nothing.
+        let mut m = machine(true, false, 8, 0);
+        m.ram_kb = None;
+        assert_eq!(estimate_conversion(mb(100), &m).high_min, 6.0);
+    }
+
+    #[test]
+    fn elapsed_labels_show_minutes() {
+        assert_eq!(elapsed_label(0.25), "[0m00.2s]");
+        assert_eq!(elapsed_label(125.3), "[2m05.3s]");
+        assert_eq!(elapsed_label(3600.0), "[60m00.0s]");
     }
 }

@@ -269,6 +269,19 @@ fn wait_until_safe(ctx: &Ctx, b: &Build) {
     }
 }
 
+/// The conversion-time estimate and what it rests on, before the work starts.
+fn print_estimate(ctx: &Ctx, model: &Path) {
+    let machine = convert::Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ram_kb: ctx.sampler().sample().0.memory.map(|m| m.total_kb),
+        jetson: convert::jetson_model(&ctx.procfs).is_some(),
+        tensorrt: find_tensorrt().is_some(),
+    };
+    let bytes = std::fs::metadata(model).map_or(0, |m| m.len());
+    let e = convert::estimate_conversion(bytes, &machine);
+    println!("{} ({})", e.line(), e.basis);
+}
+
 /// Runs the model on the CPU over the images in `dir` and writes TensorRT's calibration cache
 /// for it into `out_dir`; returns the cache's path.
 fn calibrate_folder(
@@ -367,6 +380,7 @@ fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> 
             b.batch, b.input_size
         );
     }
+    print_estimate(ctx, model);
     let job = Job {
         ctx,
         rt,
@@ -434,10 +448,13 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// "4.44x faster" or "1.25x slower", from both mean times.
+/// "4.44x faster", "1.25x slower" or "1.01x, the same speed", from both mean times.
 fn speedup(source_ms: f64, result_ms: f64) -> String {
     let x = source_ms / result_ms.max(1e-9);
-    if x >= 1.0 {
+    // Within timing noise: neither faster nor slower.
+    if (x - 1.0).abs() < 0.03 {
+        format!("{x:.2}x, the same speed")
+    } else if x >= 1.0 {
         format!("{x:.2}x faster")
     } else {
         format!("{:.2}x slower", 1.0 / x)
