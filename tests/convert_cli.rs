@@ -304,6 +304,91 @@ fn config_file_supplies_models_and_flags_override_it() {
 }
 
 #[test]
+fn config_init_writes_the_defaults_and_json_configs_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    // Printed, then written (default name in the current folder), then kept unless --force.
+    let o = bin().arg("config").output().unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("memory_limit = 80.0"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .args(["config", "--init"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cfg = dir.path().join("trtposeconvert.toml");
+    let written = std::fs::read_to_string(&cfg).unwrap();
+    assert_eq!(
+        written,
+        String::from_utf8_lossy(&bin().arg("config").output().unwrap().stdout)
+    );
+    std::fs::write(&cfg, "models = []\n").unwrap();
+    let o = bin().args(["config", "--init"]).arg(&cfg).output().unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("--force"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "models = []\n");
+    let o = bin()
+        .args(["config", "--force", "--init"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), written);
+    // The written file drives a conversion.
+    let out = dir.path().join("from-init");
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("convert")
+        .arg(&m)
+        .arg("--output-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+    // JSON, as the original tool's trt_pose_config.json.
+    let out = dir.path().join("from-json");
+    let json = dir.path().join("trt_pose_config.json");
+    let v = serde_json::json!({"models": [m], "output_dir": out, "memory_limit": 90});
+    std::fs::write(&json, v.to_string()).unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&json)
+        .arg("auto")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+    std::fs::write(&json, "{\"memory_limit\": 101}").unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&json)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("trt_pose_config.json") && text(&o).contains("memory_limit"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn bench_prints_a_table_with_every_backend() {
     let o = bin()
         .arg("bench")

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::guard::{Memory, Sampler};
 
-/// `trtposeconvert`'s TOML configuration: models and defaults that flags override.
+/// `trtposeconvert`'s configuration (TOML or JSON): models and defaults that flags override.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -42,14 +42,81 @@ pub enum ConvertError {
     },
 }
 
+/// Defaults `convert` uses for what neither a flag nor the config file sets.
+pub const DEFAULT_WORKSPACE_MB: u32 = 1024;
+pub const DEFAULT_MONITOR_INTERVAL_S: f64 = 15.0;
+pub const DEFAULT_TEMP_LIMIT_C: f32 = 75.0;
+/// `temp_resume` defaults to this far under `temp_limit`.
+pub const DEFAULT_TEMP_HYSTERESIS_C: f32 = 5.0;
+pub const DEFAULT_MEMORY_LIMIT_PERCENT: f32 = 80.0;
+
 impl Config {
-    /// Parses TOML; `origin` names the file in errors.
+    /// The defaults as `config --init` writes them: every key set except those whose default
+    /// depends on another (`temp_resume`) or on the model (`output_dir`).
+    pub fn defaults() -> Config {
+        Config {
+            models: Vec::new(),
+            output_dir: None,
+            fp16: Some(false),
+            workspace: Some(DEFAULT_WORKSPACE_MB),
+            monitor_interval: Some(DEFAULT_MONITOR_INTERVAL_S),
+            temp_limit: Some(DEFAULT_TEMP_LIMIT_C),
+            temp_resume: None,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT_PERCENT),
+        }
+    }
+
+    /// A commented TOML file holding `defaults()`, with every key (the two without a fixed
+    /// default commented out); built from the constants so it cannot drift from them.
+    pub fn default_file() -> String {
+        format!(
+            r#"# trtposeconvert configuration: defaults for convert, check and auto; flags override.
+# Also accepted as JSON (a file starting with '{{'), with the same keys.
+
+# ONNX models that check and auto use when none are named on the command line.
+models = []
+
+# Where artifacts are written (default: next to each model).
+# output_dir = "engines"
+
+# Build FP16 engines (TensorRT only; the CPU fallback stays FP32).
+fp16 = false
+
+# TensorRT builder workspace in MB; halved on out-of-memory before falling back.
+workspace = {workspace}
+
+# Seconds between memory, swap and temperature lines while converting.
+monitor_interval = {monitor:.1}
+
+# Pause while the board is at or above this temperature (°C) ...
+temp_limit = {temp:.1}
+# ... until it is below this one (default: {hyst:.1} °C under temp_limit).
+# temp_resume = {resume:.1}
+
+# Pause while memory use is at or above this percentage, until 5 points under it.
+memory_limit = {memory:.1}
+"#,
+            workspace = DEFAULT_WORKSPACE_MB,
+            monitor = DEFAULT_MONITOR_INTERVAL_S,
+            temp = DEFAULT_TEMP_LIMIT_C,
+            hyst = DEFAULT_TEMP_HYSTERESIS_C,
+            resume = DEFAULT_TEMP_LIMIT_C - DEFAULT_TEMP_HYSTERESIS_C,
+            memory = DEFAULT_MEMORY_LIMIT_PERCENT,
+        )
+    }
+
+    /// Parses TOML, or JSON when the text starts with `{` (the original tool's
+    /// `trt_pose_config.json` was JSON); `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConvertError> {
         let bad = |problem: String| ConvertError::Config {
             origin: origin.to_string(),
             problem,
         };
-        let c: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let c: Config = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| bad(e.to_string()))?
+        } else {
+            toml::from_str(text).map_err(|e| bad(e.to_string()))?
+        };
         if let Some(i) = c.monitor_interval
             && !(i > 0.0 && i.is_finite())
         {
@@ -722,5 +789,51 @@ mod tests {
         assert_eq!(elapsed_label(0.25), "[0m00.2s]");
         assert_eq!(elapsed_label(125.3), "[2m05.3s]");
         assert_eq!(elapsed_label(3600.0), "[60m00.0s]");
+    }
+
+    #[test]
+    fn the_default_file_parses_back_to_the_defaults_and_names_every_key() {
+        let text = Config::default_file();
+        assert_eq!(
+            Config::parse(&text, "init.toml").unwrap(),
+            Config::defaults()
+        );
+        for key in [
+            "models",
+            "output_dir",
+            "fp16",
+            "workspace",
+            "monitor_interval",
+            "temp_limit",
+            "temp_resume",
+            "memory_limit",
+        ] {
+            assert!(text.contains(&format!("{key} = ")), "{key}: {text}");
+        }
+        // The commented-out keys parse when uncommented.
+        let all = text
+            .replace("# output_dir", "output_dir")
+            .replace("# temp_resume", "temp_resume");
+        let c = Config::parse(&all, "all.toml").unwrap();
+        assert_eq!(c.temp_resume, Some(70.0));
+        assert_eq!(c.output_dir, Some(PathBuf::from("engines")));
+    }
+
+    #[test]
+    fn json_configs_parse_like_toml_and_name_the_file_in_errors() {
+        let c = Config::parse(
+            " {\"models\": [\"a.onnx\"], \"fp16\": true, \"workspace\": 256, \"memory_limit\": 70}",
+            "trt_pose_config.json",
+        )
+        .unwrap();
+        assert_eq!(c.models, vec![PathBuf::from("a.onnx")]);
+        assert_eq!(
+            (c.fp16, c.workspace, c.memory_limit),
+            (Some(true), Some(256), Some(70.0))
+        );
+        for bad in ["{\"extra\": 1}", "{\"memory_limit\": 0}", "{"] {
+            let e = Config::parse(bad, "trt_pose_config.json").unwrap_err();
+            assert!(e.to_string().contains("trt_pose_config.json"), "{bad}: {e}");
+        }
     }
 }

@@ -126,8 +126,14 @@ fn merge(b: &BuildOptions, c: &Config) -> Result<Build, String> {
     } else {
         Precision::Fp32
     };
-    let temp_limit = b.temp_limit.or(c.temp_limit).unwrap_or(75.0);
-    let memory_limit = b.memory_limit.or(c.memory_limit).unwrap_or(80.0);
+    let temp_limit = b
+        .temp_limit
+        .or(c.temp_limit)
+        .unwrap_or(convert::DEFAULT_TEMP_LIMIT_C);
+    let memory_limit = b
+        .memory_limit
+        .or(c.memory_limit)
+        .unwrap_or(convert::DEFAULT_MEMORY_LIMIT_PERCENT);
     if !(memory_limit > MEMORY_HYSTERESIS && memory_limit <= 100.0) {
         return Err(format!(
             "--memory-limit {memory_limit}: a percentage above {MEMORY_HYSTERESIS} and at most 100"
@@ -136,7 +142,10 @@ fn merge(b: &BuildOptions, c: &Config) -> Result<Build, String> {
     Ok(Build {
         precision,
         calibration: b.int8.clone(),
-        workspace_mb: b.workspace.or(c.workspace).unwrap_or(1024),
+        workspace_mb: b
+            .workspace
+            .or(c.workspace)
+            .unwrap_or(convert::DEFAULT_WORKSPACE_MB),
         batch,
         input_size: b.input_size,
         output_dir: b.output_dir.clone().or(c.output_dir.clone()),
@@ -144,11 +153,14 @@ fn merge(b: &BuildOptions, c: &Config) -> Result<Build, String> {
         monitor: Duration::from_secs_f64(
             b.monitor_interval
                 .or(c.monitor_interval)
-                .unwrap_or(15.0)
+                .unwrap_or(convert::DEFAULT_MONITOR_INTERVAL_S)
                 .max(0.01),
         ),
         temp_limit,
-        temp_resume: b.temp_resume.or(c.temp_resume).unwrap_or(temp_limit - 5.0),
+        temp_resume: b
+            .temp_resume
+            .or(c.temp_resume)
+            .unwrap_or(temp_limit - convert::DEFAULT_TEMP_HYSTERESIS_C),
         memory_limit,
     })
 }

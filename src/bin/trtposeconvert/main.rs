@@ -32,7 +32,8 @@ mod validate;
     about = "Convert, check, validate and benchmark pose models"
 )]
 struct Cli {
-    /// TOML configuration (models, output folder, limits); default: ./trtposeconvert.toml or
+    /// Configuration, TOML or JSON (models, output folder, limits; `config --init` writes
+    /// one); default: ./trtposeconvert.toml or
     /// ~/.config/trtpose/trtposeconvert.toml when present. Flags override it.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -71,6 +72,37 @@ enum Command {
     Status,
     /// Explain the memory situation for engine builds, with recommendations.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Print the commented default configuration, or write it with --init.
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Write it to PATH (default ./trtposeconvert.toml) instead of printing it.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "trtposeconvert.toml")]
+    init: Option<PathBuf>,
+    /// With --init: replace an existing file.
+    #[arg(long, requires = "init")]
+    force: bool,
+}
+
+/// `config`: the default file on stdout, or written once (an existing file is someone's
+/// settings: kept unless --force).
+fn run_config(a: &ConfigArgs) -> Result<(), String> {
+    let text = Config::default_file();
+    let Some(path) = &a.init else {
+        print!("{text}");
+        return Ok(());
+    };
+    if path.exists() && !a.force {
+        return Err(format!(
+            "{} exists: not replacing it (--force does)",
+            path.display()
+        ));
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
@@ -142,6 +174,10 @@ fn main() -> ExitCode {
         procfs: cli.procfs_root.clone(),
         ort_library: cli.ort_library.clone(),
     };
+    if let Command::Config(a) = &cli.command {
+        // Reads no configuration: it writes one, perhaps to replace a broken one.
+        return exit_code(run_config(a).map(|_| true));
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -159,7 +195,13 @@ fn main() -> ExitCode {
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
         Command::Status => diagnose::run_status(&ctx).map(|_| true),
         Command::Diagnose(a) => diagnose::run(&ctx, a).map(|_| true),
+        Command::Config(a) => run_config(a).map(|_| true),
     };
+    exit_code(result)
+}
+
+/// 0 on success; 1 when a check failed (validate, check) or on an error, which is printed.
+fn exit_code(result: Result<bool, String>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
