@@ -18,6 +18,7 @@ mod bench;
 mod check;
 mod common;
 mod compare;
+mod config;
 mod convert;
 mod diagnose;
 mod e2e;
@@ -73,36 +74,7 @@ enum Command {
     /// Explain the memory situation for engine builds, with recommendations.
     Diagnose(diagnose::DiagnoseArgs),
     /// Print the commented default configuration, or write it with --init.
-    Config(ConfigArgs),
-}
-
-#[derive(clap::Args)]
-struct ConfigArgs {
-    /// Write it to PATH (default ./trtposeconvert.toml) instead of printing it.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "trtposeconvert.toml")]
-    init: Option<PathBuf>,
-    /// With --init: replace an existing file.
-    #[arg(long, requires = "init")]
-    force: bool,
-}
-
-/// `config`: the default file on stdout, or written once (an existing file is someone's
-/// settings: kept unless --force).
-fn run_config(a: &ConfigArgs) -> Result<(), String> {
-    let text = Config::default_file();
-    let Some(path) = &a.init else {
-        print!("{text}");
-        return Ok(());
-    };
-    if path.exists() && !a.force {
-        return Err(format!(
-            "{} exists: not replacing it (--force does)",
-            path.display()
-        ));
-    }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
+    Config(config::ConfigArgs),
 }
 
 fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
@@ -176,7 +148,7 @@ fn main() -> ExitCode {
     };
     if let Command::Config(a) = &cli.command {
         // Reads no configuration: it writes one, perhaps to replace a broken one.
-        return exit_code(run_config(a).map(|_| true));
+        return exit_code(config::run(a).map(|_| true));
     }
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
@@ -195,7 +167,7 @@ fn main() -> ExitCode {
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
         Command::Status => diagnose::run_status(&ctx).map(|_| true),
         Command::Diagnose(a) => diagnose::run(&ctx, a).map(|_| true),
-        Command::Config(a) => run_config(a).map(|_| true),
+        Command::Config(a) => config::run(a).map(|_| true),
     };
     exit_code(result)
 }
