@@ -70,6 +70,34 @@ fn status_reports_the_machine_and_the_runtimes() {
 }
 
 #[test]
+fn status_watch_repeats_the_report_count_times() {
+    let b = board(false, 41.0, 3_000_000);
+    let started = std::time::Instant::now();
+    let o = roots(&mut bin(), &b)
+        .args(["status", "--watch", "0.2", "--count", "3"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("GPU-therm 41.0 °C").count(), 3, "{t}");
+    for n in 1..=3 {
+        assert!(t.contains(&format!("--- status {n} ---")), "{t}");
+    }
+    assert!(!t.contains("--- status 4 ---"), "{t}");
+    // Two waits of 0.2 s between three reports.
+    assert!(started.elapsed().as_secs_f64() >= 0.4);
+    for bad in [
+        &["status", "--count", "2"][..],
+        &["status", "--watch", "0"],
+        &["status", "--watch", "x"],
+        &["status", "--watch", "1", "--count", "0"],
+    ] {
+        let o = roots(&mut bin(), &b).args(bad).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+}
+
+#[test]
 fn diagnose_explains_unified_memory_and_guards_swap() {
     let b = board(true, 40.0, 1_048_576);
     let o = roots(&mut bin(), &b).arg("diagnose").output().unwrap();

@@ -68,7 +68,7 @@ enum Command {
     /// compare network inputs, outputs and people.
     Compare(compare::CompareArgs),
     /// CPU, memory, temperatures, GPU, and the ONNX Runtime, CUDA and TensorRT found.
-    Status,
+    Status(diagnose::StatusArgs),
     /// Explain the memory situation for engine builds, with recommendations.
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(&ctx, a).map(|_| true),
         Command::Compare(a) => compare::run(&ctx, a),
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
-        Command::Status => diagnose::run_status(&ctx).map(|_| true),
+        Command::Status(a) => diagnose::run_status(&ctx, a).map(|_| true),
         Command::Diagnose(a) => diagnose::run(&ctx, a).map(|_| true),
     };
     match result {
