@@ -108,9 +108,25 @@ fn diagnose_explains_unified_memory_and_guards_swap() {
         "--workspace 256",
         "--fp16",
         "another Jetson",
+        "4.0 GB for CPU and GPU together",
+        "the CPU conversion",
+        "Swap: idle, 0 MB of 2048 MB",
+        // This machine has no GPU; the probe says why.
+        "CUDA memory: no GPU (",
     ] {
         assert!(t.contains(needle), "missing '{needle}' in:\n{t}");
     }
+    // 512 MB of swap in use: over the 100 MB rule.
+    std::fs::write(
+        b.path().join("proc/meminfo"),
+        "MemTotal: 4194304 kB\nMemAvailable: 1048576 kB\nSwapTotal: 2097152 kB\nSwapFree: 1572864 kB\n",
+    )
+    .unwrap();
+    let t = text(&roots(&mut bin(), &b).arg("diagnose").output().unwrap());
+    assert!(
+        t.contains("Swap: active, 512 MB of 2048 MB in use (over 100 MB)"),
+        "{t}"
+    );
     let o = roots(&mut bin(), &b)
         .args(["diagnose", "--ensure-swap", "4G"])
         .output()

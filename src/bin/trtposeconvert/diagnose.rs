@@ -173,6 +173,11 @@ pub fn run(ctx: &Ctx, a: &DiagnoseArgs) -> Result<(), String> {
     for line in convert::diagnose(r.memory, jetson.as_deref(), gpu.as_ref()) {
         println!("{line}");
     }
+    let cuda = gsttrtpose::engine::cuda::probe(0);
+    println!(
+        "{}",
+        convert::cuda_memory_line(cuda.as_ref().map_err(|e| e.to_string()))
+    );
     if let Some(size) = &a.ensure_swap {
         ensure_swap(size, a.yes)?;
     }
