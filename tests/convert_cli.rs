@@ -86,6 +86,21 @@ fn status_watch_repeats_the_report_count_times() {
     assert!(!t.contains("--- status 4 ---"), "{t}");
     // Two waits of 0.2 s between three reports.
     assert!(started.elapsed().as_secs_f64() >= 0.4);
+    // A tegrastats log fills what the fake sysfs lacks (GPU load; zones stay sysfs's).
+    let log = b.path().join("tegrastats.log");
+    std::fs::write(&log, "RAM 1000/3964MB GR3D_FREQ 42%@[305] GPU@58C\n").unwrap();
+    let o = roots(&mut bin(), &b)
+        .arg("--tegrastats-file")
+        .arg(&log)
+        .arg("status")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("GPU load: 42%") && t.contains("GPU-therm 41.0 °C"),
+        "{t}"
+    );
+    assert!(!t.contains("GPU 58.0"), "{t}");
     for bad in [
         &["status", "--count", "2"][..],
         &["status", "--watch", "0"],

@@ -42,6 +42,10 @@ struct Cli {
     /// Where meminfo, stat and the device tree are read.
     #[arg(long, global = true, default_value = "/proc")]
     procfs_root: PathBuf,
+    /// A log that `tegrastats --logfile` appends to: its last line fills the temperatures,
+    /// memory, CPU and GPU load that sysfs/procfs do not give (Jetsons).
+    #[arg(long, global = true, value_name = "FILE")]
+    tegrastats_file: Option<PathBuf>,
     /// libonnxruntime.so to use (else ORT_DYLIB_PATH, else the path set at build time).
     #[arg(long, global = true)]
     ort_library: Option<PathBuf>,
@@ -101,6 +105,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
 struct Ctx {
     sysfs: PathBuf,
     procfs: PathBuf,
+    tegrastats: Option<PathBuf>,
     ort_library: Option<PathBuf>,
 }
 
@@ -110,7 +115,11 @@ impl Ctx {
     }
 
     fn sampler(&self) -> Sampler {
-        Sampler::new(&self.sysfs, &self.procfs, "")
+        let s = Sampler::new(&self.sysfs, &self.procfs, "");
+        match &self.tegrastats {
+            Some(log) => s.with_tegrastats(log),
+            None => s,
+        }
     }
 
     fn target(&self) -> Target {
@@ -140,6 +149,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         sysfs: cli.sysfs_root.clone(),
         procfs: cli.procfs_root.clone(),
+        tegrastats: cli.tegrastats_file.clone(),
         ort_library: cli.ort_library.clone(),
     };
     let config = match load_config(cli.config.as_deref()) {
