@@ -109,6 +109,8 @@ pub enum SensorError {
     NotALoad(String),
     #[error(transparent)]
     Tegrastats(#[from] TegrastatsError),
+    #[error("not updated for {0} s (is tegrastats still running?)")]
+    StaleTegrastats(u64),
 }
 
 impl From<TegrastatsSourceError> for SensorError {
@@ -116,6 +118,7 @@ impl From<TegrastatsSourceError> for SensorError {
         match e {
             TegrastatsSourceError::Read(e) => SensorError::Read(e),
             TegrastatsSourceError::Parse(e) => SensorError::Tegrastats(e),
+            TegrastatsSourceError::Stale(age_s) => SensorError::StaleTegrastats(age_s),
         }
     }
 }

@@ -46,7 +46,15 @@ pub enum TegrastatsSourceError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Parse(#[from] TegrastatsError),
+    /// Not written to for longer than [`STALE_AFTER`]: tegrastats has stopped, and its last
+    /// line is history, not the board now.
+    #[error("not updated for {0} s (is tegrastats still running?)")]
+    Stale(u64),
 }
+
+/// A log older than this is stale. tegrastats writes every second by default; 30 s allows a
+/// long `--interval` without trusting a log whose writer has died.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
@@ -176,7 +184,17 @@ pub fn read_last_line(path: &Path) -> Result<TegraStats, TegrastatsSourceError> 
         _ => ReadError::Unreadable(std::sync::Arc::new(e)),
     };
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let len = f.metadata().map_err(io)?.len();
+    let meta = f.metadata().map_err(io)?;
+    // A modification time in the future (clock changes) counts as fresh.
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    if age > STALE_AFTER {
+        return Err(TegrastatsSourceError::Stale(age.as_secs()));
+    }
+    let len = meta.len();
     f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))
         .map_err(io)?;
     let mut bytes = Vec::new();
@@ -295,5 +313,12 @@ mod tests {
         std::fs::write(&path, format!("{long}{new}RAM 3000/40")).unwrap();
         let s = read_last_line(&path).unwrap();
         assert_eq!((s.ram_mb, s.gpu_percent), (Some((2000, 4000)), Some(20.0)));
+        // tegrastats stopped a minute ago: its last line is not the board now.
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+            .unwrap();
+        let e = read_last_line(&path).unwrap_err();
+        assert!(matches!(e, TegrastatsSourceError::Stale(60..=61)), "{e:?}");
+        assert!(e.to_string().starts_with("not updated for 6"), "{e}");
     }
 }
