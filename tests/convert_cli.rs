@@ -70,6 +70,49 @@ fn status_reports_the_machine_and_the_runtimes() {
 }
 
 #[test]
+fn status_watch_repeats_the_report_count_times() {
+    let b = board(false, 41.0, 3_000_000);
+    let started = std::time::Instant::now();
+    let o = roots(&mut bin(), &b)
+        .args(["status", "--watch", "0.2", "--count", "3"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("GPU-therm 41.0 °C").count(), 3, "{t}");
+    for n in 1..=3 {
+        assert!(t.contains(&format!("--- status {n} ---")), "{t}");
+    }
+    assert!(!t.contains("--- status 4 ---"), "{t}");
+    // Two waits of 0.2 s between three reports.
+    assert!(started.elapsed().as_secs_f64() >= 0.4);
+    // A tegrastats log fills what the fake sysfs lacks (GPU load; zones stay sysfs's).
+    let log = b.path().join("tegrastats.log");
+    std::fs::write(&log, "RAM 1000/3964MB GR3D_FREQ 42%@[305] GPU@58C\n").unwrap();
+    let o = roots(&mut bin(), &b)
+        .arg("--tegrastats-file")
+        .arg(&log)
+        .arg("status")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("GPU load: 42%") && t.contains("GPU-therm 41.0 °C"),
+        "{t}"
+    );
+    assert!(!t.contains("GPU 58.0"), "{t}");
+    for bad in [
+        &["status", "--count", "2"][..],
+        &["status", "--watch", "0"],
+        &["status", "--watch", "x"],
+        &["status", "--watch", "1", "--count", "0"],
+    ] {
+        let o = roots(&mut bin(), &b).args(bad).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+}
+
+#[test]
 fn diagnose_explains_unified_memory_and_guards_swap() {
     let b = board(true, 40.0, 1_048_576);
     let o = roots(&mut bin(), &b).arg("diagnose").output().unwrap();
@@ -80,9 +123,25 @@ fn diagnose_explains_unified_memory_and_guards_swap() {
         "--workspace 256",
         "--fp16",
         "another Jetson",
+        "4.0 GB for CPU and GPU together",
+        "the CPU conversion",
+        "Swap: idle, 0 MB of 2048 MB",
+        // This machine has no GPU; the probe says why.
+        "CUDA memory: no GPU (",
     ] {
         assert!(t.contains(needle), "missing '{needle}' in:\n{t}");
     }
+    // 512 MB of swap in use: over the 100 MB rule.
+    std::fs::write(
+        b.path().join("proc/meminfo"),
+        "MemTotal: 4194304 kB\nMemAvailable: 1048576 kB\nSwapTotal: 2097152 kB\nSwapFree: 1572864 kB\n",
+    )
+    .unwrap();
+    let t = text(&roots(&mut bin(), &b).arg("diagnose").output().unwrap());
+    assert!(
+        t.contains("Swap: active, 512 MB of 2048 MB in use (over 100 MB)"),
+        "{t}"
+    );
     let o = roots(&mut bin(), &b)
         .args(["diagnose", "--ensure-swap", "4G"])
         .output()

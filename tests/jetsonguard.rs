@@ -450,3 +450,54 @@ fn a_sensor_that_vanishes_mid_stream_warns_once_and_releases_the_throttle() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_tegrastats_log_fills_what_sysfs_lacks_and_counts_for_the_limits() {
+    use std::io::Write;
+    // No thermal zones and no GPU load file: only the tegrastats log has them.
+    let board = FakeBoard::new(&[], common::board::MEMINFO_HALF_FREE);
+    let log = board.proc().with_file_name("tegrastats.log");
+    let append = |line: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    };
+    append(
+        "RAM 3000/3964MB SWAP 0/1982MB CPU [12%@1479,8%@1479,off,off] EMC_FREQ 0% GR3D_FREQ 10% CPU@40C GPU@41C",
+    );
+    let e = guard_element(
+        &board,
+        &[
+            ("poll-interval", "0"),
+            ("report-interval", "0.000001"),
+            ("tegrastats-file", log.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(
+        e.property::<String>("tegrastats-file"),
+        log.to_str().unwrap()
+    );
+    let (mut h, bus) = harness(&e);
+    h.push(frame(0)).unwrap();
+    std::thread::sleep(Duration::from_millis(2));
+    h.push(frame(1)).unwrap();
+    let stats = messages(&bus, "jetsonguard-stats");
+    let s = stats.last().expect("stats message");
+    assert_eq!(s.get::<f64>("temperature").unwrap(), 41.0);
+    assert_eq!(s.get::<f64>("gpu-percent").unwrap(), 10.0);
+    // procfs's memory wins over the log's (50 %, not 76 %).
+    assert_eq!(s.get::<f64>("memory-percent").unwrap(), 50.0);
+    // tegrastats appends a hot line: the guard throttles on it.
+    append(
+        "RAM 3000/3964MB SWAP 0/1982MB CPU [12%@1479,8%@1479,off,off] EMC_FREQ 0% GR3D_FREQ 99% CPU@40C GPU@81.5C",
+    );
+    h.push(frame(2)).unwrap();
+    assert_eq!(e.property::<String>("state"), "throttled");
+    let states = messages(&bus, "jetsonguard-state");
+    let reason = states[0].get::<String>("reason").unwrap();
+    assert!(reason.contains("temperature 81.5"), "{reason}");
+    assert!(warnings(&bus).iter().all(|w| !w.contains("tegrastats")));
+}

@@ -493,20 +493,9 @@ pub fn diagnose(memory: Option<Memory>, jetson: Option<&str>, gpu: Option<&Gpu>)
         gb(m.swap_total_kb),
         gb(m.swap_free_kb)
     ));
+    out.push(swap_line(m));
     match jetson {
-        Some(model) => {
-            out.push(format!(
-                "{model}: the GPU shares this RAM (unified memory). TensorRT's builder allocates GPU memory with cudaMalloc, which must be resident physical memory: swap cannot back it, so adding swap does not let a larger engine build. It only makes room by pushing other processes' pages out."
-            ));
-            // Builder peak is roughly model weights x a few plus the workspace.
-            let workspace = ((avail * 1024.0) * 0.25).clamp(16.0, 2048.0) as u32;
-            out.push(format!(
-                "Recommended: --workspace {workspace} (a quarter of the available RAM), --fp16 (halves weights and activations), close other GPU users (desktop, browsers) before converting."
-            ));
-            if avail < 1.5 {
-                out.push("With under 1.5 GB available, build the engine on another Jetson with the same JetPack (engines are specific to the TensorRT version and GPU), or run on the CPU path (trtposeinfer backend=cpu) meanwhile.".into());
-            }
-        }
+        Some(model) => out.extend(unified_memory_advice(model, m)),
         None => {
             out.push(match gpu {
                 Some(g) => format!(
@@ -592,6 +581,62 @@ pub fn elapsed_label(elapsed_s: f64) -> String {
     let s = elapsed_s.max(0.0);
     let minutes = (s / 60.0).floor();
     format!("[{}m{:04.1}s]", minutes as u64, s - minutes * 60.0)
+}
+
+/// Swap in use above this is "active": pages are being pushed out, and builds slow down.
+pub const SWAP_ACTIVE_MB: u64 = 100;
+
+/// The swap-in-use rule, with the numbers.
+fn swap_line(m: Memory) -> String {
+    let used_mb = m.swap_total_kb.saturating_sub(m.swap_free_kb) / 1024;
+    let total_mb = m.swap_total_kb / 1024;
+    if m.swap_total_kb == 0 {
+        "Swap: none configured.".into()
+    } else if used_mb > SWAP_ACTIVE_MB {
+        format!(
+            "Swap: active, {used_mb} MB of {total_mb} MB in use (over {SWAP_ACTIVE_MB} MB): RAM is short already; other processes' pages are on disk."
+        )
+    } else {
+        format!("Swap: idle, {used_mb} MB of {total_mb} MB in use (at most {SWAP_ACTIVE_MB} MB).")
+    }
+}
+
+/// Why swap does not help a GPU build on a Jetson, and what does, with this board's figures.
+fn unified_memory_advice(model: &str, m: Memory) -> Vec<String> {
+    let gb = |kb: u64| kb as f64 / (1024.0 * 1024.0);
+    let avail = gb(m.available_kb);
+    // Builder peak is roughly model weights x a few plus the workspace.
+    let workspace = ((avail * 1024.0) * 0.25).clamp(16.0, 2048.0) as u32;
+    let mut out = vec![
+        format!(
+            "{model}: the GPU shares this RAM (unified memory): {:.1} GB for CPU and GPU together, {avail:.1} GB available now. TensorRT's builder allocates GPU memory with cudaMalloc, which must be resident physical memory: swap cannot back it, so the {:.1} GB of swap does not let a larger engine build. It only makes room by pushing other processes' pages out.",
+            gb(m.total_kb),
+            gb(m.swap_total_kb)
+        ),
+        format!(
+            "What helps, in order: a small workspace (--workspace {workspace}, a quarter of the available RAM); --fp16 (halves weights and activations); closing other GPU users (desktop, browsers); the CPU conversion (the ONNX Runtime-optimized model trtposeconvert writes when no engine builds, run with trtposeinfer backend=cpu); or building the engine on another machine with the same JetPack (engines are specific to the TensorRT version and GPU)."
+        ),
+    ];
+    if avail < 1.5 {
+        out.push(format!("With {avail:.1} GB available (under 1.5 GB), build the engine on another Jetson with the same JetPack, or run on the CPU path (trtposeinfer backend=cpu) meanwhile."));
+    }
+    out
+}
+
+/// CUDA memory of the probed GPU, or why there is none.
+pub fn cuda_memory_line(probe: Result<&crate::engine::cuda::GpuInfo, String>) -> String {
+    let gb = |b: usize| b as f64 / (1024.0 * 1024.0 * 1024.0);
+    match probe {
+        Ok(g) => format!(
+            "CUDA memory: {:.2} GB total, {:.2} GB used, {:.2} GB free on GPU {} ({}).",
+            gb(g.total_mem),
+            gb(g.total_mem.saturating_sub(g.free_mem)),
+            gb(g.free_mem),
+            g.ordinal,
+            g.name
+        ),
+        Err(why) => format!("CUDA memory: no GPU ({why})."),
+    }
 }
 
 /// Samples memory and temperature for progress lines while a conversion runs.
@@ -740,6 +785,14 @@ mod tests {
         assert!(text.contains("swap cannot back it"), "{text}");
         assert!(text.contains("--workspace 256"), "{text}");
         assert!(text.contains("another Jetson"), "{text}");
+        assert!(
+            text.contains("4.0 GB for CPU and GPU together, 1.0 GB available now"),
+            "{text}"
+        );
+        assert!(text.contains("the 2.0 GB of swap does not"), "{text}");
+        assert!(text.contains("the CPU conversion"), "{text}");
+        assert!(text.contains("on another machine"), "{text}");
+        assert!(text.contains("Swap: idle, 0 MB of 2048 MB"), "{text}");
         let text = diagnose(Some(m), None, None).join("\n");
         assert!(text.contains("No NVIDIA GPU"), "{text}");
     }
@@ -835,5 +888,45 @@ mod tests {
             let e = Config::parse(bad, "trt_pose_config.json").unwrap_err();
             assert!(e.to_string().contains("trt_pose_config.json"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn swap_over_100_mb_is_active() {
+        let m = |used_mb: u64| Memory {
+            total_kb: 4 << 20,
+            available_kb: 2 << 20,
+            swap_total_kb: 2 << 20,
+            swap_free_kb: (2 << 20) - used_mb * 1024,
+        };
+        assert!(swap_line(m(100)).starts_with("Swap: idle, 100 MB of 2048 MB"));
+        assert_eq!(
+            swap_line(m(101)),
+            "Swap: active, 101 MB of 2048 MB in use (over 100 MB): RAM is short already; other processes' pages are on disk."
+        );
+        let none = Memory {
+            swap_total_kb: 0,
+            swap_free_kb: 0,
+            ..m(0)
+        };
+        assert_eq!(swap_line(none), "Swap: none configured.");
+    }
+
+    #[test]
+    fn cuda_memory_or_no_gpu() {
+        let g = crate::engine::cuda::GpuInfo {
+            ordinal: 0,
+            name: "Orin".into(),
+            compute_capability: (8, 7),
+            total_mem: 8 << 30,
+            free_mem: 6 << 30,
+        };
+        assert_eq!(
+            cuda_memory_line(Ok(&g)),
+            "CUDA memory: 8.00 GB total, 2.00 GB used, 6.00 GB free on GPU 0 (Orin)."
+        );
+        assert_eq!(
+            cuda_memory_line(Err("no driver".into())),
+            "CUDA memory: no GPU (no driver)."
+        );
     }
 }

@@ -396,7 +396,10 @@ impl BaseTransformImpl for JetsonGuard {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
         let src = &s.sources;
-        let sampler = Sampler::new(&src.sysfs_root, &src.procfs_root, &src.thermal_zones);
+        let mut sampler = Sampler::new(&src.sysfs_root, &src.procfs_root, &src.thermal_zones);
+        if !src.tegrastats_file.as_os_str().is_empty() {
+            sampler = sampler.with_tegrastats(&src.tegrastats_file);
+        }
         let mut state = State {
             monitor: Monitor::new(
                 sampler,

@@ -16,6 +16,8 @@ pub(super) struct SourceSettings {
     pub sysfs_root: PathBuf,
     pub procfs_root: PathBuf,
     pub thermal_zones: String,
+    /// Empty: no tegrastats log.
+    pub tegrastats_file: PathBuf,
     pub poll_interval_ms: u32,
 }
 
@@ -61,6 +63,7 @@ impl Default for Settings {
                 sysfs_root: "/sys".into(),
                 procfs_root: "/proc".into(),
                 thermal_zones: String::new(),
+                tegrastats_file: PathBuf::new(),
                 poll_interval_ms: 1000,
             },
             limits: LimitSettings {
@@ -127,6 +130,12 @@ pub(super) fn properties() -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("thermal-zones")
             .nick("Thermal zones")
             .blurb("Comma-separated zone types or globs to watch (e.g. 'GPU-therm,CPU-therm'); empty = the hottest of all")
+            .default_value(Some(""))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("tegrastats-file")
+            .nick("tegrastats log")
+            .blurb("File that 'tegrastats --logfile' appends to; its last line fills temperatures, memory, CPU and GPU load that sysfs/procfs do not give (empty = not used)")
             .default_value(Some(""))
             .mutable_ready()
             .build(),
@@ -233,6 +242,7 @@ impl Settings {
             "sysfs-root" => src.sysfs_root = string_value(value).into(),
             "procfs-root" => src.procfs_root = string_value(value).into(),
             "thermal-zones" => src.thermal_zones = string_value(value),
+            "tegrastats-file" => src.tegrastats_file = string_value(value).into(),
             "poll-interval" => src.poll_interval_ms = value.get().expect("type checked"),
             "temp-limit" => l.temp_limit = value.get().expect("type checked"),
             "temp-resume" => l.temp_resume = value.get().expect("type checked"),
@@ -256,6 +266,7 @@ impl Settings {
             "sysfs-root" => src.sysfs_root.display().to_string().to_value(),
             "procfs-root" => src.procfs_root.display().to_string().to_value(),
             "thermal-zones" => src.thermal_zones.to_value(),
+            "tegrastats-file" => src.tegrastats_file.display().to_string().to_value(),
             "poll-interval" => src.poll_interval_ms.to_value(),
             "temp-limit" => l.temp_limit.to_value(),
             "temp-resume" => l.temp_resume.to_value(),

@@ -6,6 +6,7 @@ pub mod monitor;
 pub mod pacing;
 pub mod sensors;
 pub mod stats;
+pub mod tegrastats;
 
 pub use monitor::{Monitor, Sample};
 pub use pacing::{FrameTiming, Throttle};
@@ -13,6 +14,7 @@ pub use sensors::{
     Memory, ReadError, Reading, Sampler, SensorError, SensorWarning, TemperatureError, ZoneReading,
 };
 pub use stats::{Counts, Progress, Rates, RunStats, format_stats_line};
+pub use tegrastats::{TegraStats, TegrastatsError, TegrastatsSourceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardState {

@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::tegrastats::{self, TegrastatsError, TegrastatsSourceError};
+
 /// One thermal zone reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneReading {
@@ -105,6 +107,20 @@ pub enum SensorError {
     /// The text (first 40 characters) of a GPU load file that is not 0–1000.
     #[error("not a 0-1000 load: {0:?}")]
     NotALoad(String),
+    #[error(transparent)]
+    Tegrastats(#[from] TegrastatsError),
+    #[error("not updated for {0} s (is tegrastats still running?)")]
+    StaleTegrastats(u64),
+}
+
+impl From<TegrastatsSourceError> for SensorError {
+    fn from(e: TegrastatsSourceError) -> Self {
+        match e {
+            TegrastatsSourceError::Read(e) => SensorError::Read(e),
+            TegrastatsSourceError::Parse(e) => SensorError::Tegrastats(e),
+            TegrastatsSourceError::Stale(age_s) => SensorError::StaleTegrastats(age_s),
+        }
+    }
 }
 
 /// A sensor problem, reported once per file.
@@ -157,6 +173,8 @@ pub struct Sampler {
     zone_patterns: Vec<String>,
     prev_cpu: Option<(u64, u64)>,
     warned: HashSet<PathBuf>,
+    /// A log `tegrastats --logfile` appends to; its last line fills what sysfs/procfs lack.
+    tegrastats: Option<PathBuf>,
 }
 
 fn read_trimmed(path: &Path) -> Result<String, ReadError> {
@@ -227,7 +245,15 @@ impl Sampler {
                 .collect(),
             prev_cpu: None,
             warned: HashSet::new(),
+            tegrastats: None,
         }
+    }
+
+    /// Also reads the last line of a `tegrastats --logfile` log, for figures sysfs/procfs did
+    /// not give (they stay first: they are read at the moment, the log up to a second late).
+    pub fn with_tegrastats(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tegrastats = Some(path.into());
+        self
     }
 
     fn warn(
@@ -252,7 +278,49 @@ impl Sampler {
         self.sample_memory(&mut r, &mut warnings);
         self.sample_cpu(&mut r, &mut warnings);
         self.sample_gpu(&mut r, &mut warnings);
+        self.sample_tegrastats(&mut r, &mut warnings);
         (r, warnings)
+    }
+
+    /// Fills the figures still unknown from the tegrastats log, if one is set.
+    fn sample_tegrastats(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
+        // CPU load from procfs is unknown on the first sample by design (it needs a delta);
+        // only a missing /proc/stat leaves it to tegrastats.
+        let cpu_missing = self.prev_cpu.is_none();
+        let missing = r.zones.is_empty() || r.memory.is_none() || r.gpu_percent.is_none();
+        let Some(path) = self.tegrastats.clone().filter(|_| missing || cpu_missing) else {
+            return;
+        };
+        let t = match tegrastats::read_last_line(&path) {
+            Ok(t) => t,
+            Err(problem) => {
+                self.warn(warnings, path, problem);
+                return;
+            }
+        };
+        if r.zones.is_empty() {
+            r.zones = t
+                .zones
+                .iter()
+                .filter(|z| self.selected(&z.name, &z.name))
+                .cloned()
+                .collect();
+            r.temperature = hottest(&r.zones);
+        }
+        r.memory = r.memory.or_else(|| t.memory());
+        if cpu_missing {
+            r.cpu_percent = r.cpu_percent.or_else(|| t.cpu_percent());
+        }
+        r.gpu_percent = r.gpu_percent.or(t.gpu_percent);
+    }
+
+    /// Whether the zone selection includes a zone by its type or folder name.
+    fn selected(&self, name: &str, folder: &str) -> bool {
+        self.zone_patterns.is_empty()
+            || self
+                .zone_patterns
+                .iter()
+                .any(|p| glob_match(p, name) || glob_match(p, folder))
     }
 
     fn sample_thermal(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
@@ -282,12 +350,7 @@ impl Sampler {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let name = read_trimmed(&zone.join("type")).unwrap_or(folder.clone());
-            if !self.zone_patterns.is_empty()
-                && !self
-                    .zone_patterns
-                    .iter()
-                    .any(|p| glob_match(p, &name) || glob_match(p, &folder))
-            {
+            if !self.selected(&name, &folder) {
                 continue;
             }
             let temp_path = zone.join("temp");
@@ -299,11 +362,7 @@ impl Sampler {
                 Err(problem) => self.warn(warnings, temp_path, problem),
             }
         }
-        r.temperature = r
-            .zones
-            .iter()
-            .map(|z| z.celsius)
-            .fold(None, |m: Option<f32>, t| Some(m.map_or(t, |m| m.max(t))));
+        r.temperature = hottest(&r.zones);
     }
 
     fn sample_memory(&mut self, r: &mut Reading, warnings: &mut Vec<SensorWarning>) {
@@ -371,6 +430,13 @@ impl Sampler {
             return;
         }
     }
+}
+
+fn hottest(zones: &[ZoneReading]) -> Option<f32> {
+    zones
+        .iter()
+        .map(|z| z.celsius)
+        .fold(None, |m: Option<f32>, t| Some(m.map_or(t, |m| m.max(t))))
 }
 
 /// A thermal zone's `temp` (millidegrees) in °C; rejects garbage and implausible values.
@@ -464,6 +530,59 @@ mod tests {
         );
         assert_eq!(problems[1..], ["missing", "missing"]);
         assert!(s.sample().1.is_empty());
+    }
+
+    #[test]
+    fn tegrastats_fills_only_what_sysfs_and_procfs_lack() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sys, proc) = (dir.path().join("sys"), dir.path().join("proc"));
+        std::fs::create_dir_all(&sys).unwrap();
+        std::fs::create_dir_all(&proc).unwrap();
+        // procfs has memory and CPU; sysfs has no thermal zones and no GPU load.
+        std::fs::write(
+            proc.join("meminfo"),
+            "MemTotal: 4000000 kB\nMemAvailable: 1000000 kB\n",
+        )
+        .unwrap();
+        std::fs::write(proc.join("stat"), "cpu 100 0 0 100 0\n").unwrap();
+        let log = dir.path().join("tegrastats.log");
+        std::fs::write(
+            &log,
+            "RAM 1000/4000MB CPU [90%@1479,off] GR3D_FREQ 10% CPU@40C GPU@38.5C\n\
+             RAM 3000/4000MB CPU [80%@1479,off] GR3D_FREQ 42%@[305] CPU@61.5C GPU@58C\n",
+        )
+        .unwrap();
+        let mut s = Sampler::new(&sys, &proc, "GPU*").with_tegrastats(&log);
+        let (r, warnings) = s.sample();
+        // sysfs/procfs figures stay; tegrastats gives the zones (selection applied) and GPU.
+        assert_eq!(r.memory.unwrap().total_kb, 4_000_000);
+        assert_eq!(r.memory_percent(), Some(75.0));
+        assert_eq!(r.cpu_percent, None);
+        assert_eq!(r.gpu_percent, Some(42.0));
+        assert_eq!(
+            r.zones,
+            [ZoneReading {
+                name: "GPU".into(),
+                celsius: 58.0
+            }]
+        );
+        assert_eq!(r.temperature, Some(58.0));
+        // Only the missing thermal folder is reported; the log filled the rest.
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // A log that goes bad is reported once, typed, and its figures become unknown.
+        std::fs::write(&log, "garbage\n").unwrap();
+        let (r, warnings) = s.sample();
+        assert_eq!((r.gpu_percent, r.temperature), (None, None));
+        assert!(matches!(
+            warnings[0].problem,
+            SensorError::Tegrastats(TegrastatsError::NotTegrastats(_))
+        ));
+        assert!(s.sample().1.is_empty());
+        // Without /proc/stat the CPU load comes from the log too.
+        std::fs::remove_file(proc.join("stat")).unwrap();
+        std::fs::write(&log, "CPU [20%@1479,40%@1479]\n").unwrap();
+        let mut s = Sampler::new(&sys, &proc, "").with_tegrastats(&log);
+        assert_eq!(s.sample().0.cpu_percent, Some(30.0));
     }
 
     #[test]

@@ -22,8 +22,48 @@ pub struct DiagnoseArgs {
     yes: bool,
 }
 
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Repeat the report every SECONDS (a standalone monitor, e.g. while converting elsewhere);
+    /// stops on Ctrl-C or after --count reports.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    watch: Option<f64>,
+    /// With --watch: stop after this many reports.
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
+    }
+}
+
+/// `status`, once or every `--watch` seconds.
+pub fn run_status(ctx: &Ctx, a: &StatusArgs) -> Result<(), String> {
+    let Some(every) = a.watch else {
+        return status_report(ctx);
+    };
+    let every = Duration::from_secs_f64(every);
+    let mut n = 0u64;
+    loop {
+        let started = std::time::Instant::now();
+        n += 1;
+        // A header per report so that repeated reports read apart (and tests count them).
+        println!("--- status {n} ---");
+        status_report(ctx)?;
+        if a.count.is_some_and(|c| n >= c) {
+            return Ok(());
+        }
+        println!();
+        // The period counts from the start of a report: the report itself takes ~200 ms.
+        std::thread::sleep(every.saturating_sub(started.elapsed()));
+    }
+}
+
 /// `status`: what this machine has, for bug reports and for choosing a backend.
-pub fn run_status(ctx: &Ctx) -> Result<(), String> {
+fn status_report(ctx: &Ctx) -> Result<(), String> {
     let mut sampler = ctx.sampler();
     let (r, _) = sampler.sample();
     std::thread::sleep(Duration::from_millis(200));
@@ -133,6 +173,11 @@ pub fn run(ctx: &Ctx, a: &DiagnoseArgs) -> Result<(), String> {
     for line in convert::diagnose(r.memory, jetson.as_deref(), gpu.as_ref()) {
         println!("{line}");
     }
+    let cuda = gsttrtpose::engine::cuda::probe(0);
+    println!(
+        "{}",
+        convert::cuda_memory_line(cuda.as_ref().map_err(|e| e.to_string()))
+    );
     if let Some(size) = &a.ensure_swap {
         ensure_swap(size, a.yes)?;
     }

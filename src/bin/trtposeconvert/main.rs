@@ -44,6 +44,10 @@ struct Cli {
     /// Where meminfo, stat and the device tree are read.
     #[arg(long, global = true, default_value = "/proc")]
     procfs_root: PathBuf,
+    /// A log that `tegrastats --logfile` appends to: its last line fills the temperatures,
+    /// memory, CPU and GPU load that sysfs/procfs do not give (Jetsons).
+    #[arg(long, global = true, value_name = "FILE")]
+    tegrastats_file: Option<PathBuf>,
     /// libonnxruntime.so to use (else ORT_DYLIB_PATH, else the path set at build time).
     #[arg(long, global = true)]
     ort_library: Option<PathBuf>,
@@ -70,7 +74,7 @@ enum Command {
     /// compare network inputs, outputs and people.
     Compare(compare::CompareArgs),
     /// CPU, memory, temperatures, GPU, and the ONNX Runtime, CUDA and TensorRT found.
-    Status,
+    Status(diagnose::StatusArgs),
     /// Explain the memory situation for engine builds, with recommendations.
     Diagnose(diagnose::DiagnoseArgs),
     /// Print the commented default configuration, or write it with --init.
@@ -105,6 +109,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
 struct Ctx {
     sysfs: PathBuf,
     procfs: PathBuf,
+    tegrastats: Option<PathBuf>,
     ort_library: Option<PathBuf>,
 }
 
@@ -114,7 +119,11 @@ impl Ctx {
     }
 
     fn sampler(&self) -> Sampler {
-        Sampler::new(&self.sysfs, &self.procfs, "")
+        let s = Sampler::new(&self.sysfs, &self.procfs, "");
+        match &self.tegrastats {
+            Some(log) => s.with_tegrastats(log),
+            None => s,
+        }
     }
 
     fn target(&self) -> Target {
@@ -144,6 +153,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         sysfs: cli.sysfs_root.clone(),
         procfs: cli.procfs_root.clone(),
+        tegrastats: cli.tegrastats_file.clone(),
         ort_library: cli.ort_library.clone(),
     };
     if let Command::Config(a) = &cli.command {
@@ -165,7 +175,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(&ctx, a).map(|_| true),
         Command::Compare(a) => compare::run(&ctx, a),
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
-        Command::Status => diagnose::run_status(&ctx).map(|_| true),
+        Command::Status(a) => diagnose::run_status(&ctx, a).map(|_| true),
         Command::Diagnose(a) => diagnose::run(&ctx, a).map(|_| true),
         Command::Config(a) => config::run(a).map(|_| true),
     };

@@ -59,6 +59,8 @@ pub struct GpuInfo {
     pub name: String,
     pub compute_capability: (i32, i32),
     pub total_mem: usize,
+    /// Free at the time of the probe (on Jetsons: of the RAM shared with the CPU).
+    pub free_mem: usize,
 }
 
 /// Runs `f`, turning a panic inside cudarc (it panics when a symbol is missing from an old
@@ -117,11 +119,13 @@ pub fn probe(ordinal: usize) -> Result<GpuInfo, CudaError> {
     let ctx = open_device(ordinal)?;
     guarded("CUDA device query", || {
         let e = CudaError::driver("CUDA device query");
+        let (free_mem, total_mem) = ctx.mem_get_info().map_err(e)?;
         Ok(GpuInfo {
             ordinal,
             name: ctx.name().map_err(e)?,
             compute_capability: ctx.compute_capability().map_err(e)?,
-            total_mem: ctx.total_mem().map_err(e)?,
+            total_mem,
+            free_mem,
         })
     })
 }
