@@ -842,3 +842,45 @@ fn int8_calibration_records_the_ranges_the_network_produces() {
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("no calibration images found"), "{t}");
 }
+
+#[test]
+fn config_swap_size_and_cpus_reach_diagnose_and_the_whole_run() {
+    let b = board(false, 41.0, 3_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("trtposeconvert.toml");
+    std::fs::write(&cfg, "swap_size = \"2G\"\ncpus = \"0\"\n").unwrap();
+    // --ensure-swap without a size takes the config's, and still changes nothing without --yes.
+    let o = roots(&mut bin(), &b)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["diagnose", "--ensure-swap"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("running on CPU(s) 0")
+            && t.contains("--ensure-swap 2G changes the system")
+            && t.contains("nothing was changed"),
+        "{t}"
+    );
+    // Without a size anywhere it says what is missing.
+    let o = roots(&mut bin(), &b)
+        .args(["diagnose", "--ensure-swap"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("needs a size (e.g. 4G) or swap_size"), "{t}");
+    // A CPU list the machine cannot have stops before anything runs.
+    std::fs::write(&cfg, "cpus = \"1000000\"\n").unwrap();
+    let o = roots(&mut bin(), &b)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("status")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("config cpus 1000000"), "{t}");
+}

@@ -26,6 +26,11 @@ pub struct Config {
     pub temp_resume: Option<f32>,
     /// Pause the build while memory use is at or above this percentage.
     pub memory_limit: Option<f32>,
+    /// Size of the swap file `diagnose --ensure-swap` makes when no size is given (`4G`).
+    pub swap_size: Option<String>,
+    /// CPUs trtposeconvert runs on, as `taskset -c` (`0-1`): the original kept a hot Nano's
+    /// conversion to 2 cores.
+    pub cpus: Option<String>,
 }
 
 /// A conversion config or an artifact's sidecar that cannot be read or written.
@@ -63,6 +68,8 @@ impl Config {
             temp_limit: Some(DEFAULT_TEMP_LIMIT_C),
             temp_resume: None,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT_PERCENT),
+            swap_size: None,
+            cpus: None,
         }
     }
 
@@ -95,6 +102,13 @@ temp_limit = {temp:.1}
 
 # Pause while memory use is at or above this percentage, until 5 points under it.
 memory_limit = {memory:.1}
+
+# Swap file size that `diagnose --ensure-swap` (given no size) creates, e.g. "4G".
+# swap_size = "4G"
+
+# CPUs to run on, as taskset -c writes them (default: all), e.g. "0-1" to keep a hot
+# Jetson Nano's conversion to two cores.
+# cpus = "0-1"
 "#,
             workspace = DEFAULT_WORKSPACE_MB,
             monitor = DEFAULT_MONITOR_INTERVAL_S,
@@ -134,8 +148,27 @@ memory_limit = {memory:.1}
                 "memory_limit must be a percentage above 5 and at most 100".into(),
             ));
         }
+        if let Some(size) = &c.swap_size
+            && !is_swap_size(size)
+        {
+            return Err(bad(format!(
+                "swap_size '{size}' is not a size such as 512M or 4G"
+            )));
+        }
+        if let Some(list) = &c.cpus {
+            crate::cpuset::parse_cpu_list(list, usize::MAX)
+                .map_err(|e| bad(format!("cpus: {e}")))?;
+        }
         Ok(c)
     }
+}
+
+/// A size `fallocate -l` takes for a swap file: digits and a K, M or G suffix.
+fn is_swap_size(size: &str) -> bool {
+    let digits = size.trim_end_matches(['K', 'M', 'G', 'k', 'm', 'g']);
+    digits.len() + 1 == size.len()
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A TensorRT library found by `dlopen`.
@@ -860,16 +893,42 @@ mod tests {
             "temp_limit",
             "temp_resume",
             "memory_limit",
+            "swap_size",
+            "cpus",
         ] {
             assert!(text.contains(&format!("{key} = ")), "{key}: {text}");
         }
         // The commented-out keys parse when uncommented.
         let all = text
             .replace("# output_dir", "output_dir")
-            .replace("# temp_resume", "temp_resume");
+            .replace("# temp_resume", "temp_resume")
+            .replace("# swap_size", "swap_size")
+            .replace("# cpus", "cpus");
         let c = Config::parse(&all, "all.toml").unwrap();
         assert_eq!(c.temp_resume, Some(70.0));
         assert_eq!(c.output_dir, Some(PathBuf::from("engines")));
+        assert_eq!(
+            (c.swap_size.as_deref(), c.cpus.as_deref()),
+            (Some("4G"), Some("0-1"))
+        );
+    }
+
+    #[test]
+    fn swap_size_and_cpus_are_checked() {
+        let c = Config::parse("swap_size = \"4G\"\ncpus = \"0-1\"", "c.toml").unwrap();
+        assert_eq!(
+            (c.swap_size.as_deref(), c.cpus.as_deref()),
+            (Some("4G"), Some("0-1"))
+        );
+        for (bad, why) in [
+            ("swap_size = \"4\"", "swap_size '4'"),
+            ("swap_size = \"G\"", "swap_size 'G'"),
+            ("swap_size = \"4GB\"", "swap_size '4GB'"),
+            ("cpus = \"1-0\"", "runs backwards"),
+        ] {
+            let e = Config::parse(bad, "c.toml").unwrap_err().to_string();
+            assert!(e.contains("c.toml") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

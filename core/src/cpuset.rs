@@ -47,6 +47,49 @@ pub fn parse_cpu_list(text: &str, max: usize) -> Result<Vec<usize>, CpuListError
     Ok(cpus)
 }
 
+/// Restricts the calling thread, and so every thread it starts afterwards, to the CPUs of
+/// `list` (as `taskset -c` reads it); returns the CPUs the process may use then.
+pub fn pin_to(list: &str) -> Result<Vec<usize>, PinError> {
+    let max = libc::CPU_SETSIZE as usize;
+    let cpus = parse_cpu_list(list, max)?;
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays below CPU_SETSIZE (checked
+    // by the parser) and sched_setaffinity only reads the set.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in &cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(PinError::Refused(std::io::Error::last_os_error()));
+    }
+    Ok(allowed())
+}
+
+/// The CPUs this process may run on now (empty if the kernel does not say).
+pub fn allowed() -> Vec<usize> {
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Why the process could not be pinned.
+#[derive(Debug, Error)]
+pub enum PinError {
+    #[error(transparent)]
+    List(#[from] CpuListError),
+    #[error("the kernel refused the CPU set: {0}")]
+    Refused(std::io::Error),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

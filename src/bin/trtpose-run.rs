@@ -213,38 +213,7 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
 
 /// Restricts this thread, and so every thread it starts, to the CPUs of `list`.
 fn pin_to_cpus(list: &str) -> Result<Vec<usize>, String> {
-    let max = libc::CPU_SETSIZE as usize;
-    let cpus = gsttrtpose::cpuset::parse_cpu_list(list, max).map_err(|e| format!("--cpus: {e}"))?;
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays below CPU_SETSIZE (checked
-    // by the parser) and sched_setaffinity only reads the set.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &c in &cpus {
-            libc::CPU_SET(c, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        return Err(format!(
-            "--cpus {list}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(allowed_cpus())
-}
-
-/// The CPUs this thread may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
+    gsttrtpose::cpuset::pin_to(list).map_err(|e| format!("--cpus: {e}"))
 }
 
 /// The process's peak resident memory (VmHWM) in kB.
@@ -358,7 +327,7 @@ fn print_final_stats(p: &Progress, backend: &str, threads: u32, cpus: Option<&[u
     if let Some(kb) = peak_memory_kb() {
         println!("  Peak memory: {:.1} MB (VmHWM)", kb as f64 / 1024.0);
     }
-    let cpus = cpus.map_or_else(allowed_cpus, <[usize]>::to_vec);
+    let cpus = cpus.map_or_else(gsttrtpose::cpuset::allowed, <[usize]>::to_vec);
     let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
     println!("  CPUs: {} ({})", cpus.len(), list.join(","));
     match threads {

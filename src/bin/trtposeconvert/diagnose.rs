@@ -6,16 +6,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use gsttrtpose::convert::{self, find_gpus, find_tensorrt, jetson_model};
+use gsttrtpose::convert::{self, Config, find_gpus, find_tensorrt, jetson_model};
 
 use crate::Ctx;
 use crate::common::first_line;
 
 #[derive(Args)]
 pub struct DiagnoseArgs {
-    /// Create and enable a swap file of this size (e.g. 4G). Needs --yes and root; never done
-    /// otherwise.
-    #[arg(long, value_name = "SIZE")]
+    /// Create and enable a swap file of this size (e.g. 4G; without a size, the config's
+    /// swap_size). Needs --yes and root; never done otherwise.
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "")]
     ensure_swap: Option<String>,
     /// Consent to the system change requested by --ensure-swap.
     #[arg(long)]
@@ -166,7 +166,7 @@ fn status_report(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// `diagnose`: recommendations from memory, board and GPU; swap only when asked and agreed.
-pub fn run(ctx: &Ctx, a: &DiagnoseArgs) -> Result<(), String> {
+pub fn run(ctx: &Ctx, a: &DiagnoseArgs, config: &Config) -> Result<(), String> {
     let (r, _) = ctx.sampler().sample();
     let jetson = jetson_model(&ctx.procfs);
     let gpu = find_gpus(&ctx.procfs).into_iter().next();
@@ -179,6 +179,15 @@ pub fn run(ctx: &Ctx, a: &DiagnoseArgs) -> Result<(), String> {
         convert::cuda_memory_line(cuda.as_ref().map_err(|e| e.to_string()))
     );
     if let Some(size) = &a.ensure_swap {
+        let size = match (size.as_str(), &config.swap_size) {
+            ("", Some(from_config)) => from_config.as_str(),
+            ("", None) => {
+                return Err(
+                    "--ensure-swap needs a size (e.g. 4G) or swap_size in the config".into(),
+                );
+            }
+            (given, _) => given,
+        };
         ensure_swap(size, a.yes)?;
     }
     Ok(())

@@ -81,6 +81,13 @@ enum Command {
     Config(config::ConfigArgs),
 }
 
+fn join_cpus(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_path_buf()],
@@ -167,6 +174,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The config's `cpus` keeps the whole run (and the threads it starts) on those cores.
+    if let Some(list) = &config.cpus {
+        match gsttrtpose::cpuset::pin_to(list) {
+            Ok(cpus) => println!("running on CPU(s) {}", join_cpus(&cpus)),
+            Err(e) => {
+                eprintln!("error: config cpus {list}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match &cli.command {
         Command::Convert(a) => convert::run(&ctx, a, &config).map(|_| true),
         Command::Check(a) => check::run(&ctx, a, &config),
@@ -176,7 +193,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(&ctx, a),
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
         Command::Status(a) => diagnose::run_status(&ctx, a).map(|_| true),
-        Command::Diagnose(a) => diagnose::run(&ctx, a).map(|_| true),
+        Command::Diagnose(a) => diagnose::run(&ctx, a, &config).map(|_| true),
         Command::Config(a) => config::run(a).map(|_| true),
     };
     exit_code(result)
