@@ -479,33 +479,36 @@ fn bench_prints_a_table_with_every_backend() {
     );
 }
 
-#[test]
-fn a_hot_board_pauses_the_conversion_until_it_cools() {
-    let b = board(false, 90.0, 3_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let m = model_copy(dir.path());
-    let temp = b.path().join("sys/class/thermal/thermal_zone0/temp");
-    let mut child = roots(&mut bin(), &b)
+/// Runs `convert` on `m` with `args` and, once a line satisfying `pausing` shows the tool
+/// waiting (however slow its start), replaces `file` with `relief` after 200 ms, by rename, as
+/// sysfs and procfs reads never see a half-written value. Returns the run with all its stdout.
+fn convert_relieved_on_pause(
+    b: &tempfile::TempDir,
+    m: &Path,
+    args: &[&str],
+    pausing: fn(&str) -> bool,
+    file: PathBuf,
+    relief: &'static str,
+) -> std::process::Output {
+    let mut child = roots(&mut bin(), b)
         .arg("convert")
-        .arg(&m)
-        .args(["--temp-limit", "80", "--monitor-interval", "0.05"])
+        .arg(m)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The board cools only once the tool has said it is pausing, however slow its start.
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut seen = String::new();
         for line in std::io::BufReader::new(stdout).lines() {
             let line = line.unwrap();
-            if line.contains("pausing until below") {
+            if pausing(&line) {
                 std::thread::sleep(std::time::Duration::from_millis(200));
-                // Rename, as a sysfs read never sees a half-written value.
-                let tmp = temp.with_extension("new");
-                std::fs::write(&tmp, "60000\n").unwrap();
-                std::fs::rename(&tmp, &temp).unwrap();
+                let tmp = file.with_extension("new");
+                std::fs::write(&tmp, relief).unwrap();
+                std::fs::rename(&tmp, &file).unwrap();
             }
             seen.push_str(&line);
             seen.push('\n');
@@ -514,6 +517,22 @@ fn a_hot_board_pauses_the_conversion_until_it_cools() {
     });
     let mut o = child.wait_with_output().unwrap();
     o.stdout = reader.join().unwrap().into_bytes();
+    o
+}
+
+#[test]
+fn a_hot_board_pauses_the_conversion_until_it_cools() {
+    let b = board(false, 90.0, 3_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let m = model_copy(dir.path());
+    let o = convert_relieved_on_pause(
+        &b,
+        &m,
+        &["--temp-limit", "80", "--monitor-interval", "0.05"],
+        |line| line.contains("pausing until below"),
+        b.path().join("sys/class/thermal/thermal_zone0/temp"),
+        "60000\n",
+    );
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(
@@ -530,40 +549,18 @@ fn a_hot_board_pauses_the_conversion_until_it_cools() {
 
 #[test]
 fn full_memory_pauses_the_conversion_until_it_frees() {
-    // 4 GiB total, 200 MiB available: 95 % used.
+    // 4 GiB total, 200 MiB available: 95 % used; freed to 3 GiB available.
     let b = board(false, 40.0, 204_800);
     let dir = tempfile::tempdir().unwrap();
     let m = model_copy(dir.path());
-    let meminfo = b.path().join("proc/meminfo");
-    let mut child = roots(&mut bin(), &b)
-        .arg("convert")
-        .arg(&m)
-        .args(["--memory-limit", "80", "--monitor-interval", "0.05"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Memory frees only once the tool has said it is pausing, however slow its start.
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if line.starts_with("memory") && line.contains("pausing until below") {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                // Rename, as a procfs read never sees a half-written file: 3 GiB available.
-                let tmp = meminfo.with_extension("new");
-                std::fs::write(&tmp, "MemTotal: 4194304 kB\nMemAvailable: 3145728 kB\nSwapTotal: 2097152 kB\nSwapFree: 2097152 kB\n").unwrap();
-                std::fs::rename(&tmp, &meminfo).unwrap();
-            }
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        seen
-    });
-    let mut o = child.wait_with_output().unwrap();
-    o.stdout = reader.join().unwrap().into_bytes();
+    let o = convert_relieved_on_pause(
+        &b,
+        &m,
+        &["--memory-limit", "80", "--monitor-interval", "0.05"],
+        |line| line.starts_with("memory") && line.contains("pausing until below"),
+        b.path().join("proc/meminfo"),
+        "MemTotal: 4194304 kB\nMemAvailable: 3145728 kB\nSwapTotal: 2097152 kB\nSwapFree: 2097152 kB\n",
+    );
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(
