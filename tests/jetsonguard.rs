@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::board::FakeBoard;
+use common::harness::element_messages as messages;
 use common::init_gst as init;
 use gst::prelude::*;
 
@@ -42,16 +43,6 @@ fn frame(i: u64) -> gst::Buffer {
         .unwrap()
         .set_pts(gst::ClockTime::from_nseconds(i * 1_000_000_000 / 30));
     b
-}
-
-fn messages(bus: &gst::Bus, name: &str) -> Vec<gst::Structure> {
-    std::iter::from_fn(|| bus.pop())
-        .filter_map(|m| {
-            m.structure()
-                .filter(|s| s.name() == name)
-                .map(|s| s.to_owned())
-        })
-        .collect()
 }
 
 fn warnings(bus: &gst::Bus) -> Vec<String> {
