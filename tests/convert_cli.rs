@@ -44,6 +44,17 @@ fn roots<'a>(c: &'a mut Command, b: &tempfile::TempDir) -> &'a mut Command {
         .arg(b.path().join("proc"))
 }
 
+/// A successful run wrote the test model's CPU fallback into `out`.
+fn assert_converted_into(o: &std::process::Output, out: &Path) {
+    assert!(o.status.success(), "{}", text(o));
+    assert!(
+        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
+            .is_file(),
+        "{}",
+        text(o)
+    );
+}
+
 fn model_copy(dir: &Path) -> PathBuf {
     let m = dir.join("movenet-multipose-256x256.onnx");
     std::fs::copy(common::model("movenet-multipose-256x256.onnx"), &m).unwrap();
@@ -326,11 +337,7 @@ fn config_file_supplies_models_and_flags_override_it() {
         .arg("auto")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
-            .is_file()
-    );
+    assert_converted_into(&o, &out);
     let flag_out = dir.path().join("from-flag");
     let o = bin()
         .arg("--config")
@@ -341,12 +348,7 @@ fn config_file_supplies_models_and_flags_override_it() {
         .arg(&flag_out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        flag_out
-            .join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
-            .is_file()
-    );
+    assert_converted_into(&o, &flag_out);
     std::fs::write(&cfg, "modles = []\n").unwrap();
     let o = bin()
         .arg("--config")
@@ -411,11 +413,7 @@ fn config_init_writes_the_defaults_and_json_configs_work() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
-            .is_file()
-    );
+    assert_converted_into(&o, &out);
     // JSON, as the original tool's trt_pose_config.json.
     let out = dir.path().join("from-json");
     let json = dir.path().join("trt_pose_config.json");
@@ -427,11 +425,7 @@ fn config_init_writes_the_defaults_and_json_configs_work() {
         .arg("auto")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        out.join("movenet-multipose-256x256_b1_cpu_fp32.onnx")
-            .is_file()
-    );
+    assert_converted_into(&o, &out);
     std::fs::write(&json, "{\"memory_limit\": 101}").unwrap();
     let o = bin()
         .arg("--config")
