@@ -119,3 +119,23 @@ pub fn planes<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Vec<(
         })
         .collect()
 }
+
+/// What the elements need from negotiated caps, worked out once per caps rather than per
+/// frame: the info to map buffers, our pixel format and the colorimetry.
+#[derive(Debug, Clone)]
+pub struct Negotiated {
+    pub info: gst_video::VideoInfo,
+    pub format: PixelFormat,
+    pub colorimetry: Colorimetry,
+}
+
+impl Negotiated {
+    /// `None` for formats the plugin does not handle.
+    pub fn new(info: &gst_video::VideoInfo) -> Option<Self> {
+        Some(Negotiated {
+            format: pixel_format(info.format())?,
+            colorimetry: colorimetry(info),
+            info: info.clone(),
+        })
+    }
+}

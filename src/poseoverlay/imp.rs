@@ -64,7 +64,7 @@ impl Default for Settings {
 #[derive(Default)]
 pub struct PoseOverlay {
     settings: Mutex<Settings>,
-    info: Mutex<Option<gst_video::VideoInfo>>,
+    caps: Mutex<Option<video::Negotiated>>,
     /// Warn once per stream about malformed metadata instead of once per frame.
     warned: Mutex<bool>,
 }
@@ -267,16 +267,16 @@ impl BaseTransformImpl for PoseOverlay {
                 }
             }
         }
-        let info = self
-            .info
+        let caps = self
+            .caps
             .lock()
             .unwrap()
             .clone()
             .ok_or(gst::FlowError::NotNegotiated)?;
+        let (info, format) = (&caps.info, caps.format);
         let style = self.settings.lock().unwrap().style.clone();
-        let format = video::pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let mut frame =
-            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
+            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
@@ -308,7 +308,7 @@ impl BaseTransformImpl for PoseOverlay {
             info.height() as usize,
             planes,
         ) {
-            Ok(f) => f.with_colorimetry(video::colorimetry(&info)),
+            Ok(f) => f.with_colorimetry(caps.colorimetry),
             Err(e) => {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
                 return Err(gst::FlowError::Error);
@@ -354,14 +354,14 @@ impl VideoFilterImpl for PoseOverlay {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if video::pixel_format(in_info.format()).is_none() {
+        let Some(caps) = video::Negotiated::new(in_info) else {
             return Err(gst::loggable_error!(
                 CAT,
                 "Unsupported format {}",
                 in_info.format()
             ));
-        }
-        *self.info.lock().unwrap() = Some(in_info.clone());
+        };
+        *self.caps.lock().unwrap() = Some(caps);
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
 }

@@ -37,7 +37,7 @@ impl State {
 
 struct State {
     estimator: PoseEstimator,
-    info: Option<gst_video::VideoInfo>,
+    caps: Option<video::Negotiated>,
     people: Vec<Person>,
     has_result: bool,
     frames: u64,
@@ -173,7 +173,7 @@ impl TrtPoseInfer {
         *self.active_backend.lock().unwrap() = Some(backend.name().to_string());
         Ok(State {
             estimator,
-            info: None,
+            caps: None,
             people: Vec::new(),
             has_result: false,
             frames: 0,
@@ -233,14 +233,15 @@ impl TrtPoseInfer {
         buf: &gst::BufferRef,
         interval: u64,
     ) -> Result<bool, gst::FlowError> {
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let caps = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let info = &caps.info;
         let due = !state.has_result || state.frames >= state.next_due;
         state.frames += 1;
         if !due {
             return Ok(true);
         }
         state.next_due = state.frames - 1 + interval;
-        let frame = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info) {
+        let frame = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info) {
             Ok(f) => f,
             Err(_) => {
                 gst::element_imp_warning!(
@@ -259,9 +260,8 @@ impl TrtPoseInfer {
                 return Ok(false);
             }
         };
-        let format = video::pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-        let mut source = SourceFrame::new(
-            format,
+        let source = SourceFrame::new(
+            caps.format,
             info.width() as usize,
             info.height() as usize,
             video::planes(&frame),
@@ -269,8 +269,8 @@ impl TrtPoseInfer {
         .map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
             gst::FlowError::Error
-        })?;
-        source.colorimetry = video::colorimetry(&info);
+        })?
+        .with_colorimetry(caps.colorimetry);
         let start = Instant::now();
         let result = state.estimator.process(&source, &mut state.people);
         if let Some(f) = state.estimator.take_failover() {
@@ -337,7 +337,7 @@ impl TrtPoseInfer {
         reused: bool,
         post_messages: bool,
     ) {
-        let info = state.info.as_ref().expect("negotiated");
+        let info = &state.caps.as_ref().expect("negotiated").info;
         let (w, h) = (info.width(), info.height());
         let topology = &state.estimator.plan().topology;
         meta::attach(buf, &state.people, topology, reused, w, h);
@@ -487,15 +487,15 @@ impl VideoFilterImpl for TrtPoseInfer {
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
         gst::debug!(CAT, imp = self, "caps {incaps}");
-        if video::pixel_format(in_info.format()).is_none() {
+        let Some(caps) = video::Negotiated::new(in_info) else {
             return Err(gst::loggable_error!(
                 CAT,
                 "Unsupported format {}",
                 in_info.format()
             ));
-        }
+        };
         if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.info = Some(in_info.clone());
+            state.caps = Some(caps);
             state.forget_people();
         }
         self.parent_set_info(incaps, in_info, outcaps, out_info)
