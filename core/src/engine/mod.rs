@@ -151,6 +151,9 @@ pub struct EngineOptions {
     /// CUDA: run convolutions in NHWC (channels-last), which suits tensor cores (on an H100
     /// 25-30 % faster for trt_pose, within noise for MoveNet and PoseNet).
     pub cuda_prefer_nhwc: bool,
+    /// Let idle inference threads spin-wait for work (ONNX Runtime's default). Off by default:
+    /// in a pipeline the cores are shared with decoding and other streams.
+    pub cpu_spinning: bool,
 }
 
 impl Default for EngineOptions {
@@ -167,6 +170,7 @@ impl Default for EngineOptions {
             gpu_preprocess: true,
             int8_calibration: None,
             cuda_prefer_nhwc: true,
+            cpu_spinning: false,
         }
     }
 }

@@ -429,6 +429,11 @@ impl OrtEngine {
                 .with_intra_threads(options.threads)
                 .map_err(|e| rt_err(e.to_string()))?;
         }
+        // Idle ONNX Runtime threads spin by default, taking the cores that decoding and
+        // the other streams need: off, a single stream on 2 cores ran 1.4-2x faster.
+        builder = builder
+            .with_intra_op_spinning(options.cpu_spinning)
+            .map_err(|e| rt_err(e.to_string()))?;
         let unavailable = |reason: String| EngineError::BackendUnavailable { backend, reason };
         let mut cuda_stream = None;
         match backend {
