@@ -35,6 +35,7 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
         "ort-library",
         "engine-cache",
         "json-output",
+        "shared-engine",
     ] {
         assert_eq!(e.property::<Option<String>>(name), None, "{name}");
         e.set_property(name, "/some/where/file");
@@ -76,6 +77,8 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
         ("interval", 1.0, 1.0, 10_000.0),
         ("device-id", 0.0, 0.0, 63.0),
         ("gpu-mem-limit", 0.0, 0.0, (1u64 << 20) as f64),
+        ("max-batch", 8.0, 1.0, 256.0),
+        ("batch-timeout", 10_000.0, 0.0, 10_000_000.0),
     ] {
         assert_numeric(&e, name, default, min, max);
     }

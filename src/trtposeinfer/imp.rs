@@ -11,7 +11,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::settings::{self, Settings};
-use crate::engine::{Backend, BackendRequest, Engine, OrtRuntime, select};
+use crate::engine::{
+    Backend, BackendRequest, Engine, EngineError, EngineOptions, OrtRuntime, select, shared,
+};
 use crate::frame::SourceFrame;
 use crate::meta;
 use crate::model::PoseEstimator;
@@ -52,6 +54,8 @@ struct State {
     json_path: Option<PathBuf>,
     model_path: PathBuf,
     warned_non_finite: bool,
+    /// Longest wait for a batch of the shared engine (zero for a private engine).
+    batch_wait: gst::ClockTime,
 }
 
 #[derive(Default)]
@@ -133,13 +137,10 @@ impl TrtPoseInfer {
         }
         let runtime = self.runtime(s)?;
         let options = s.engine.options();
-        let selection = select::select(runtime, &model, &options)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
-        self.report_selection(s, &selection);
-        let backend = selection.engine.backend();
-        let preprocessing = selection.engine.preprocessing();
-        let mut estimator =
-            PoseEstimator::new(Box::new(selection.engine), &config).map_err(|e| {
+        let engine = self.load_engine(s, runtime, &model, &options)?;
+        let backend = engine.backend();
+        let preprocessing = engine.preprocessing();
+        let mut estimator = PoseEstimator::new(engine, &config).map_err(|e| {
                 gst::error_msg!(
                     gst::StreamError::WrongType,
                     ("Model {} does not fit: {}", model.display(), e)
@@ -171,7 +172,13 @@ impl TrtPoseInfer {
             estimator.plan().topology.name
         );
         *self.active_backend.lock().unwrap() = Some(backend.name().to_string());
+        let batch_wait = if s.share.group.is_empty() {
+            gst::ClockTime::ZERO
+        } else {
+            gst::ClockTime::from_useconds(s.share.batch_timeout_us)
+        };
         Ok(State {
+            batch_wait,
             estimator,
             caps: None,
             people: Vec::new(),
@@ -186,6 +193,48 @@ impl TrtPoseInfer {
             model_path: model,
             warned_non_finite: false,
         })
+    }
+
+    /// The engine: a private one, or this element's handle on the group named by
+    /// `shared-engine` (loaded by the first element of the group).
+    fn load_engine(
+        &self,
+        s: &Settings,
+        runtime: &OrtRuntime,
+        model: &std::path::Path,
+        options: &EngineOptions,
+    ) -> Result<Box<dyn Engine>, gst::ErrorMessage> {
+        let load = || {
+            let selection = select::select(runtime, model, options)?;
+            self.report_selection(s, &selection);
+            Ok(Box::new(selection.engine) as Box<dyn Engine>)
+        };
+        if s.share.group.is_empty() {
+            return load().map_err(|e: EngineError| {
+                gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e))
+            });
+        }
+        let config = shared::GroupConfig {
+            // One file under two spellings is one model.
+            model: model.canonicalize().unwrap_or_else(|_| model.to_path_buf()),
+            options: options.clone(),
+            max_batch: s.share.max_batch as usize,
+            timeout: std::time::Duration::from_micros(s.share.batch_timeout_us),
+        };
+        let handle = shared::join(&s.share.group, config, load).map_err(|e| match e {
+            shared::ShareError::Mismatch { .. } => {
+                gst::error_msg!(gst::LibraryError::Settings, ("{}", e))
+            }
+            _ => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)),
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "joined shared engine '{}' ({} members)",
+            handle.group(),
+            handle.members()
+        );
+        Ok(Box::new(handle))
     }
 
     /// ONNX Runtime for this process, warning when `ort-library` asks for another one than
@@ -443,7 +492,7 @@ impl BaseTransformImpl for TrtPoseInfer {
                 .lock()
                 .unwrap()
                 .as_ref()
-                .map(|s| s.latency)
+                .map(|s| s.latency + s.batch_wait)
                 .unwrap_or(gst::ClockTime::ZERO);
             gst::debug!(CAT, imp = self, "adding {ours} latency");
             q.set(live, min + ours, max.map(|m| m + ours));

@@ -37,6 +37,15 @@ pub(super) struct EngineSettings {
     pub engine_cache: Option<PathBuf>,
 }
 
+/// Sharing one loaded model with other `trtposeinfer` elements of the process.
+#[derive(Debug, Clone)]
+pub(super) struct ShareSettings {
+    /// Group name; empty = a private engine.
+    pub group: String,
+    pub max_batch: u32,
+    pub batch_timeout_us: u64,
+}
+
 /// What the element does with the people found; read at every buffer.
 #[derive(Debug, Clone)]
 pub(super) struct OutputSettings {
@@ -51,6 +60,7 @@ pub(super) struct Settings {
     pub engine: EngineSettings,
     pub decode: DecodeSettings,
     pub output: OutputSettings,
+    pub share: ShareSettings,
 }
 
 impl Default for Settings {
@@ -80,6 +90,11 @@ impl Default for Settings {
                 interval: 1,
                 post_messages: true,
                 json_output: None,
+            },
+            share: ShareSettings {
+                group: String::new(),
+                max_batch: 8,
+                batch_timeout_us: 10_000,
             },
         }
     }
@@ -136,6 +151,7 @@ pub(super) fn properties() -> Vec<glib::ParamSpec> {
         engine_properties(&s),
         decode_properties(&s),
         output_properties(&s),
+        share_properties(&s),
     ]
     .concat()
 }
@@ -348,6 +364,32 @@ fn output_properties(s: &Settings) -> Vec<glib::ParamSpec> {
     ]
 }
 
+/// One model for many streams.
+fn share_properties(s: &Settings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("shared-engine")
+            .nick("Shared engine")
+            .blurb("Name of an engine shared by every trtposeinfer of the process that names it: the model is loaded once and their frames run in batches. Elements of one group must set model, backend, precision, device-id, threads, the GPU options, max-batch and batch-timeout alike (else an error at start); thresholds and other decoding properties stay per element. Empty = a private engine")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("max-batch")
+            .nick("Maximum batch")
+            .blurb("shared-engine: most frames run together; a model with a fixed batch dimension caps it")
+            .minimum(1)
+            .maximum(256)
+            .default_value(s.share.max_batch)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("batch-timeout")
+            .nick("Batch timeout")
+            .blurb("shared-engine: longest wait (µs) of a frame for frames of other streams before its batch runs anyway; a batch runs at once when every stream of the group is waiting. Added to the reported latency")
+            .maximum(10_000_000)
+            .default_value(s.share.batch_timeout_us)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
 impl Settings {
     /// Sets a property; `false` for names this struct does not hold.
     pub fn set(&mut self, name: &str, value: &glib::Value) -> bool {
@@ -388,6 +430,16 @@ impl Settings {
             "interval" => o.interval = get(value),
             "post-messages" => o.post_messages = value.get().expect("type checked upstream"),
             "json-output" => o.json_output = path_property(value),
+            "shared-engine" => {
+                self.share.group = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_default()
+            }
+            "max-batch" => self.share.max_batch = get(value),
+            "batch-timeout" => {
+                self.share.batch_timeout_us = value.get().expect("type checked upstream")
+            }
             _ => return false,
         }
         true
@@ -425,6 +477,11 @@ impl Settings {
             "interval" => o.interval.to_value(),
             "post-messages" => o.post_messages.to_value(),
             "json-output" => path(&o.json_output),
+            "shared-engine" => (!self.share.group.is_empty())
+                .then(|| self.share.group.clone())
+                .to_value(),
+            "max-batch" => self.share.max_batch.to_value(),
+            "batch-timeout" => self.share.batch_timeout_us.to_value(),
             _ => return None,
         })
     }

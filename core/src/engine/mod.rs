@@ -5,6 +5,7 @@
 pub mod cuda;
 pub mod ort_engine;
 pub mod select;
+pub mod shared;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
