@@ -141,11 +141,11 @@ impl TrtPoseInfer {
         let backend = engine.backend();
         let preprocessing = engine.preprocessing();
         let mut estimator = PoseEstimator::new(engine, &config).map_err(|e| {
-                gst::error_msg!(
-                    gst::StreamError::WrongType,
-                    ("Model {} does not fit: {}", model.display(), e)
-                )
-            })?;
+            gst::error_msg!(
+                gst::StreamError::WrongType,
+                ("Model {} does not fit: {}", model.display(), e)
+            )
+        })?;
         if backend != Backend::Cpu {
             // A GPU failing mid-stream (out of memory, lost device) hands over to the CPU.
             estimator.set_fallback(select::cpu_fallback(runtime, &model, &options));

@@ -188,7 +188,11 @@ impl OwnedFrame {
             format: self.format,
             width: self.width,
             height: self.height,
-            planes: self.planes.iter().map(|(d, s)| (d.as_slice(), *s)).collect(),
+            planes: self
+                .planes
+                .iter()
+                .map(|(d, s)| (d.as_slice(), *s))
+                .collect(),
             colorimetry: self.colorimetry,
         }
     }
@@ -202,7 +206,10 @@ enum Input {
 /// What a member asks the worker to run: a prepared tensor, or a frame the engine prepares
 /// itself (on the GPU).
 enum Work {
-    Tensor { input: Input, shape: Vec<usize> },
+    Tensor {
+        input: Input,
+        shape: Vec<usize>,
+    },
     Frame {
         frame: OwnedFrame,
         geometry: Geometry,
@@ -223,11 +230,19 @@ impl Work {
     fn batches_with(&self, other: &Work) -> bool {
         match (self, other) {
             (
-                Work::Tensor { input: a, shape: sa },
-                Work::Tensor { input: b, shape: sb },
+                Work::Tensor {
+                    input: a,
+                    shape: sa,
+                },
+                Work::Tensor {
+                    input: b,
+                    shape: sb,
+                },
             ) => {
-                matches!((a, b), (Input::F32(_), Input::F32(_)) | (Input::I32(_), Input::I32(_)))
-                    && sa.get(1..) == sb.get(1..)
+                matches!(
+                    (a, b),
+                    (Input::F32(_), Input::F32(_)) | (Input::I32(_), Input::I32(_))
+                ) && sa.get(1..) == sb.get(1..)
             }
             (
                 Work::Frame {
@@ -353,16 +368,8 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         // Closing the channel ends the worker once it has answered what it holds.
-        self.sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(worker) = self
-            .worker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = worker.join();
         }
     }
@@ -515,7 +522,10 @@ impl Scheduler {
 }
 
 /// Cuts each output of a run into one set of outputs per request, `counts[i]` images each.
-fn split(outputs: &[OutputBuffer], counts: &[usize]) -> Result<Vec<Vec<OutputBuffer>>, EngineError> {
+fn split(
+    outputs: &[OutputBuffer],
+    counts: &[usize],
+) -> Result<Vec<Vec<OutputBuffer>>, EngineError> {
     let n: usize = counts.iter().sum();
     let mut items: Vec<Vec<OutputBuffer>> = counts.iter().map(|_| Vec::new()).collect();
     for o in outputs {

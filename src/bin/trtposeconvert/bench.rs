@@ -15,7 +15,7 @@ use crate::Ctx;
 use crate::common::{
     cpu_options, first_line, input_shape, inspect, now_unix, sample_input, write_cpu_optimized,
 };
-use crate::{e2e, frames};
+use crate::{e2e, frames, streams};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -49,6 +49,20 @@ pub struct BenchArgs {
     /// With --e2e: also time CUDA with NCHW convolutions (the default is NHWC, channels-last).
     #[arg(long)]
     nchw: bool,
+    /// Instead of the tables: N streams (threads) through one shared engine, as trtposeinfer
+    /// elements naming one shared-engine run, against one stream on a private engine. Uses
+    /// --frame/--frame-size/--frame-format, --iterations frames per stream, --threads.
+    #[arg(long, value_name = "N")]
+    streams: Option<usize>,
+    /// With --streams: auto, cpu, cuda or tensorrt.
+    #[arg(long, default_value = "auto", requires = "streams")]
+    backend: String,
+    /// With --streams: most frames per run of the shared engine.
+    #[arg(long, default_value_t = 8, requires = "streams")]
+    max_batch: usize,
+    /// With --streams: longest wait of a frame for others, in µs.
+    #[arg(long, default_value_t = 10_000, requires = "streams")]
+    batch_timeout: u64,
 }
 
 /// Mean milliseconds per run, after three warm-up runs.
@@ -93,6 +107,34 @@ pub fn time_model(
 /// `bench`: the per-backend table, then (with --e2e) the end-to-end one.
 pub fn run(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
     let rt = ctx.runtime()?;
+    if let Some(n) = a.streams {
+        let backend = match a.backend.as_str() {
+            "auto" => BackendRequest::Auto,
+            "cpu" => BackendRequest::Cpu,
+            "cuda" => BackendRequest::Cuda,
+            "tensorrt" => BackendRequest::TensorRt,
+            other => {
+                return Err(format!(
+                    "--backend {other}: expected auto, cpu, cuda or tensorrt"
+                ));
+            }
+        };
+        let setup = e2e_setup(a)?;
+        let frame = e2e::test_frame(setup.frame.as_deref(), setup.size, setup.format)?;
+        return streams::bench(
+            rt,
+            &a.model,
+            &frame,
+            &streams::StreamsSetup {
+                streams: n.max(1),
+                iterations: a.iterations,
+                backend,
+                threads: a.threads,
+                max_batch: a.max_batch.max(1),
+                timeout: std::time::Duration::from_micros(a.batch_timeout),
+            },
+        );
+    }
     if a.e2e_only {
         return e2e::bench(rt, &a.model, &e2e_setup(a)?);
     }

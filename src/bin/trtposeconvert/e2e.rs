@@ -29,7 +29,7 @@ pub struct E2eSetup {
     pub nchw: bool,
 }
 
-fn test_frame(
+pub fn test_frame(
     path: Option<&Path>,
     size: (usize, usize),
     format: PixelFormat,

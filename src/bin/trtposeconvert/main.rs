@@ -24,6 +24,7 @@ mod diagnose;
 mod e2e;
 mod frames;
 mod half;
+mod streams;
 mod validate;
 
 #[derive(Parser)]
