@@ -5,6 +5,7 @@
 # weights) and MoveNet multipose 256, plus PyTorch references on the same GPU.
 #   gpu-bench.sh main      compare GPU vs CPU paths on photos; bench --e2e at batch 1, 8, 32
 #   gpu-bench.sh extra     GPU memory limits (CPU fallback) and the PyTorch references
+#   gpu-bench.sh shared    N streams through one shared engine (bench --streams)
 #   gpu-bench.sh confirm   MoveNet comparison without weak keypoints, a 1 MB limit (CUDA
 #                          unavailable at load), and batch 64 throughput
 # Expects in .gpu/bin: trtposeconvert, movenet-multipose-256x256.onnx and *.ppm photos.
@@ -52,6 +53,19 @@ case "${1:-main}" in
       echo "== rn18 with a 1 MB GPU limit"; $T bench /tmp/rn18_b1.onnx --iterations 20 --e2e-only --e2e --frame $PHOTO --gpu-mem-limit 1
       echo "== rn18 b64"; $T bench /tmp/rn18_b64.onnx --iterations 200 --e2e-only --e2e --frame $PHOTO
     } 2>&1 | tee "$OUT/confirm.txt"
+    ;;
+  shared)
+    models >/dev/null 2>&1
+    {
+      for n in 8 16; do
+        echo "== rn18 224 dynamic batch, $n streams, max-batch $n"
+        $T bench /tmp/rn18_b0.onnx --streams $n --backend cuda --frame-size 640x480 --iterations 400 --max-batch $n --batch-timeout 2000
+      done
+      echo "== rn18 224, 8 streams, max-batch 8, 500 us timeout"
+      $T bench /tmp/rn18_b0.onnx --streams 8 --backend cuda --frame-size 640x480 --iterations 400 --max-batch 8 --batch-timeout 500
+      echo "== MoveNet multipose 256 (batch fixed at 1), 8 streams"
+      $T bench $MN --streams 8 --backend cuda --frame-size 640x480 --iterations 200
+    } 2>&1 | tee "$OUT/shared-gpu.txt"
     ;;
   extra)
     models >/dev/null 2>&1

@@ -181,6 +181,40 @@ fn frames_of_several_streams_run_as_one_batch_when_the_model_allows() {
     assert!(fill.batches < 16, "{fill:?}");
 }
 
+#[test]
+fn a_model_with_a_fixed_batch_of_four_serves_three_streams_with_padded_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("rn18-batch4.onnx");
+    let dynamic = dir.path().join("rn18-dynamic.onnx");
+    // Same seed, same weights: only the batch dimension differs.
+    common::generate_model(&["resnet18", "--size", "128", "--batch", "4"], &fixed);
+    common::generate_model(&["resnet18", "--size", "128", "--batch", "0"], &dynamic);
+    let photos = &PHOTOS[..3];
+    let group = "rn18-fixed-4";
+    let desc = branches(
+        photos,
+        3,
+        &format!(
+            "model={} threads=1 shared-engine={group} batch-timeout=2000000",
+            q(&fixed)
+        ),
+    );
+    let shared = run(&desc, photos.len(), || {});
+    let private = private_runs(photos, 3, &format!("model={} threads=1", q(&dynamic)));
+    for (i, (s, p)) in shared.iter().zip(&private).enumerate() {
+        assert_eq!(s.len(), 3);
+        for (frame, (fs, fp)) in s.iter().zip(p).enumerate() {
+            assert_same_people(fs, fp, &format!("{} frame {frame}", photos[i]));
+        }
+    }
+    let fill = batch_fill(&desc.replace("appsink", "fakesink"), group);
+    assert_eq!(
+        (fill.frames, fill.batches, fill.padded),
+        (9, 3, 3),
+        "{fill:?}"
+    );
+}
+
 /// Plays `desc` to EOS and reads the group's counters before stopping it.
 fn batch_fill(desc: &str, group: &str) -> shared::GroupStats {
     common::runtime();

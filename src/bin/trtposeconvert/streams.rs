@@ -136,10 +136,11 @@ pub fn bench(
         many / single
     );
     println!(
-        "  {} runs, mean batch {:.2}, largest {}, mean wait for a batch {:.3} ms",
+        "  {} runs, mean batch {:.2}, largest {}, {} padding images, mean wait for a batch {:.3} ms",
         stats.batches,
         stats.mean_fill(),
         stats.max_fill,
+        stats.padded,
         stats.wait.as_secs_f64() * 1e3 / stats.frames.max(1) as f64
     );
     Ok(())
