@@ -445,3 +445,201 @@ fn resolve_imports_once_and_reuses_while_the_hash_matches() {
     let plain = dir.path().join("x.onnx");
     assert_eq!(pth::resolve(&plain).unwrap(), (plain, pth::Resolved::AsIs));
 }
+
+/// Runs `desc` (ending in `appsink name=sink`) to EOS; the samples, or the error text.
+fn run_pipeline(desc: &str) -> Result<Vec<gst::Sample>, String> {
+    use gst::prelude::*;
+    let pipeline = common::launch(desc);
+    let sink: gst_app::AppSink = common::by_name(&pipeline, "sink");
+    sink.set_property("sync", false);
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut samples = Vec::new();
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    let result = loop {
+        while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(1)) {
+            samples.push(s);
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
+            assert!(Instant::now() < deadline, "{desc}: timed out");
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => {
+                break Err(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+            }
+            _ => {}
+        }
+    };
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
+        samples.push(s);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    result.map(|_| samples)
+}
+
+#[test]
+fn trtposeinfer_runs_a_pth_and_finds_the_people_pytorchs_maps_give() {
+    common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir
+        .path()
+        .join("resnet18_baseline_att_224x224_A_epoch_249.pth");
+    std::fs::copy(
+        checkpoint("resnet18_baseline_att_224x224_A.legacy.pth"),
+        &model,
+    )
+    .unwrap();
+    let desc = format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! trtposeinfer model={} backend=cpu threads=2 ! appsink name=sink",
+        common::quote(&pth_dir().join("input_224x224.png")),
+        common::quote(&model),
+    );
+    let samples = run_pipeline(&desc).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(samples.len(), 1);
+    let ours: Vec<gsttrtpose::meta::PoseRecord> =
+        gsttrtpose::meta::read(samples[0].buffer().unwrap())
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    // The import was cached beside the checkpoint for the next start.
+    let onnx = dir
+        .path()
+        .join("resnet18_baseline_att_224x224_A_epoch_249.pth.onnx");
+    assert!(onnx.is_file() && pth::ImportSidecar::load(&onnx).is_some());
+    // The same parse on PyTorch's own maps for this picture.
+    use gsttrtpose::pose::trt_parse::{Layout, MapView, ParseParams, TrtPoseParser};
+    let topology = gsttrtpose::pose::Topology::human_pose();
+    let stem = "resnet18_baseline_att_224x224_A.legacy";
+    let (cs, cmap) = read_npy(&pth_dir().join(format!("{stem}.cmap.npy")));
+    let (ps, paf) = read_npy(&pth_dir().join(format!("{stem}.paf.npy")));
+    let mut parser = TrtPoseParser::new(&topology, ParseParams::default()).unwrap();
+    parser
+        .parse(
+            &MapView::new(&cmap, cs[1], cs[2], cs[3], Layout::Chw).unwrap(),
+            &MapView::new(&paf, ps[1], ps[2], ps[3], Layout::Chw).unwrap(),
+        )
+        .unwrap();
+    let mut reference = Vec::new();
+    parser.people_into(&mut reference);
+    eprintln!(
+        "element: {} people, PyTorch maps: {} people",
+        ours.len(),
+        reference.len()
+    );
+    assert!(!reference.is_empty());
+    assert_eq!(ours.len(), reference.len());
+    for r in &ours {
+        assert_eq!(r.topology, "human_pose");
+        assert_eq!(r.person.keypoints.len(), 18);
+    }
+    // The same keypoints within half a pixel of the 224-pixel frame, both ways. Random
+    // weights refine a few peaks off the picture, which the element leaves out.
+    let inside = |&(x, y): &(f32, f32)| (0.0..=224.0).contains(&x) && (0.0..=224.0).contains(&y);
+    let ours_kp: Vec<(f32, f32)> = ours
+        .iter()
+        .flat_map(|r| r.person.keypoints.iter().flatten().map(|k| (k.x, k.y)))
+        .collect();
+    let ref_kp: Vec<(f32, f32)> = reference
+        .iter()
+        .flat_map(|p| {
+            p.keypoints
+                .iter()
+                .flatten()
+                .map(|k| (k.x * 224.0, k.y * 224.0))
+        })
+        .filter(inside)
+        .collect();
+    let near = |set: &[(f32, f32)], (x, y): (f32, f32)| {
+        set.iter()
+            .any(|&(a, b)| (a - x).abs() <= 0.5 && (b - y).abs() <= 0.5)
+    };
+    for &k in &ref_kp {
+        assert!(
+            near(&ours_kp, k),
+            "PyTorch's keypoint {k:?} missing from {ours_kp:?}"
+        );
+    }
+    for &k in &ours_kp {
+        assert!(
+            near(&ref_kp, k),
+            "keypoint {k:?} not in PyTorch's {ref_kp:?}"
+        );
+    }
+    let checked = ref_kp.len();
+    assert!(checked > 0);
+}
+
+fn trtposeconvert() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_trtposeconvert"));
+    c.env("ORT_DYLIB_PATH", common::runtime().library());
+    c
+}
+
+#[test]
+fn trtposeconvert_imports_with_flags_converts_a_pth_and_refuses_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = checkpoint("densenet121_baseline_att_256x256_B.zip-module.pth");
+    let out = dir.path().join("d121.onnx");
+    let o = trtposeconvert()
+        .arg("import")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .args(["--size", "320x192", "--batch", "2"])
+        .output()
+        .unwrap();
+    let t = common::output_text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("architecture: densenet121_baseline_att"), "{t}");
+    assert!(t.contains("keys under 'module.'"), "{t}");
+    assert!(t.contains("loads as trt-pose (topology human_pose)"), "{t}");
+    let s = pth::ImportSidecar::load(&out).unwrap();
+    assert_eq!(
+        (s.input_width, s.input_height, s.batch),
+        (320, 192, Some(2))
+    );
+    assert_eq!(s.serialization, "zip");
+    let engine = common::cpu_engine(&out);
+    assert_eq!(engine.inputs()[0].shape, [2, 3, 192, 320]);
+    assert_eq!(engine.outputs()[1].shape, [2, 42, 48, 80]);
+    drop(engine);
+
+    // `convert X.pth` goes through the import, then on as with any ONNX model.
+    let model = dir.path().join("r18_224x224.pth");
+    std::fs::copy(
+        checkpoint("resnet18_baseline_att_224x224_A.legacy.pth"),
+        &model,
+    )
+    .unwrap();
+    let o = trtposeconvert()
+        .arg("convert")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let t = common::output_text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("imported the resnet18_baseline_att checkpoint"),
+        "{t}"
+    );
+    assert!(t.contains("validation: passed"), "{t}");
+    assert!(
+        dir.path()
+            .join("r18_224x224.pth_b1_cpu_fp32.onnx")
+            .is_file()
+    );
+
+    // Bad files: a message and a failing exit, no panic.
+    let empty = dir.path().join("empty.pth");
+    std::fs::write(&empty, b"").unwrap();
+    let half = dir.path().join("half.pth");
+    std::fs::write(&half, &std::fs::read(&src).unwrap()[..1 << 20]).unwrap();
+    for (file, says) in [(&empty, "empty file"), (&half, "truncated")] {
+        let o = trtposeconvert().arg("import").arg(file).output().unwrap();
+        let t = common::output_text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains(says) && !t.contains("panicked"), "{t}");
+    }
+}
