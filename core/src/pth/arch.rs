@@ -125,7 +125,9 @@ fn find_prefix(sd: &StateDict) -> Option<String> {
 fn summary(sd: &StateDict) -> String {
     let mut groups: BTreeMap<String, usize> = BTreeMap::new();
     for (k, _) in &sd.entries {
-        let g: Vec<&str> = k.splitn(4, '.').take(3).collect();
+        // The module a parameter belongs to, at most three levels deep.
+        let module = k.rsplit_once('.').map_or(k.as_str(), |(m, _)| m);
+        let g: Vec<&str> = module.split('.').take(3).collect();
         *groups.entry(g.join(".")).or_default() += 1;
     }
     let n = groups.len();
@@ -191,7 +193,9 @@ pub fn detect(sd: &StateDict) -> Result<Architecture, PthError> {
             summary(sd)
         )));
     } else {
-        return Err(unknown("no ResNet or DenseNet backbone under 0."));
+        return Err(unknown(
+            "no ResNet or DenseNet backbone (0.resnet.*, 0.densenet.features.*)",
+        ));
     };
     let attention = k.has("1.cmap_att.weight");
     let (up, out) = if attention {
@@ -202,9 +206,14 @@ pub fn detect(sd: &StateDict) -> Result<Architecture, PthError> {
         ("", "1.cmap_conv")
     };
     if !k.has(&format!("{out}.weight")) {
-        return Err(unknown("no cmap head (1.cmap_conv) under 1."));
+        return Err(unknown("no cmap head (1.cmap_conv.*)"));
     }
     let (num_upsample, num_flat, upsample_channels) = count_upsample(&k, up)?;
+    if num_upsample > 5 {
+        return Err(PthError::Shape(format!(
+            "{num_upsample} upsampling layers: more than the backbone's stride 32 allows"
+        )));
+    }
     let paf_out = out.replace("cmap", "paf");
     Ok(Architecture {
         backbone,
@@ -252,10 +261,7 @@ fn count_upsample(k: &Keys, seq: &str) -> Result<(usize, usize, usize), PthError
         i += 3;
     }
     if ups == 0 {
-        return Err(PthError::NotTrtPose {
-            why: format!("{seq} holds no upsampling layers"),
-            found: summary(k.sd),
-        });
+        return Ok((0, 0, 0));
     }
     // num_flat is per upsampling layer.
     if flats % ups != 0 {
@@ -601,12 +607,14 @@ pub fn build(sd: &StateDict, arch: &Architecture, shape: Shape) -> Result<Vec<u8
         None => Dim::Named("N".into()),
     };
     let (h, w) = (shape.height as u64, shape.width as u64);
+    // The backbone's stride 32, halved by each upsampling (3 of them: stride 4).
+    let up = 1u64 << arch.num_upsample;
     let map = |c: usize| {
         vec![
             batch.clone(),
             Dim::Fixed(c as u64),
-            Dim::Fixed(h / 4),
-            Dim::Fixed(w / 4),
+            Dim::Fixed(h / 32 * up),
+            Dim::Fixed(w / 32 * up),
         ]
     };
     let doc = format!(

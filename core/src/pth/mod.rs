@@ -11,6 +11,8 @@ pub mod arch;
 pub mod archive;
 pub mod graph;
 pub mod pickle;
+#[cfg(test)]
+mod testdata;
 
 use std::path::{Path, PathBuf};
 
@@ -347,6 +349,105 @@ mod tests {
         assert!(is_checkpoint(Path::new("a/b.pth")));
         assert!(is_checkpoint(Path::new("b.PT")));
         assert!(!is_checkpoint(Path::new("b.onnx")));
+    }
+
+    const SHAPE: Shape = Shape {
+        width: 64,
+        height: 96,
+        batch: Some(1),
+    };
+
+    #[test]
+    fn tiny_networks_round_trip_through_both_formats_with_their_own_channel_counts() {
+        for (prefix, ups) in [("", 3), ("module.", 2), ("module.module.", 1)] {
+            let entries = testdata::tiny_resnet(prefix, ups);
+            for (bytes, format) in [
+                (testdata::legacy(&entries), Format::Legacy),
+                (testdata::zip(&entries), Format::Zip),
+            ] {
+                let sd = archive::read(&bytes).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+                assert_eq!(sd.format, Some(format));
+                assert_eq!(sd.entries.len(), entries.len());
+                for ((k, shape, data), (k2, t)) in entries.iter().zip(&sd.entries) {
+                    assert_eq!((k, shape, data), (k2, &t.shape, &t.data));
+                }
+                let i = import_bytes(&bytes, SHAPE).unwrap_or_else(|e| panic!("{e}"));
+                let a = &i.architecture;
+                assert_eq!(a.name(), "resnet10_baseline_att");
+                assert_eq!(a.prefix, prefix);
+                assert_eq!(
+                    (
+                        a.feature_channels,
+                        a.upsample_channels,
+                        a.num_upsample,
+                        a.num_flat
+                    ),
+                    (10, 6, ups, 0)
+                );
+                assert_eq!((a.cmap_channels, a.paf_channels), (5, 8));
+                let (_, _, graph) = crate::onnx_proto::graph_of(&i.onnx).unwrap();
+                assert!(graph.len() > 50);
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_dict_of_another_network_lists_what_it_found() {
+        let mut entries = testdata::tiny_resnet("", 1);
+        for e in &mut entries {
+            e.0 = e.0.replace("0.resnet", "0.vgg");
+        }
+        let e = import_bytes(&testdata::zip(&entries), SHAPE).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, PthError::NotTrtPose { .. }), "{text}");
+        assert!(
+            text.contains("0.vgg.conv1.* (1)") && text.contains("1.cmap_att.* (2)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_layer_whose_shapes_do_not_chain_is_refused() {
+        let mut entries = testdata::tiny_resnet("", 1);
+        let w = entries
+            .iter_mut()
+            .find(|e| e.0 == "0.resnet.layer2.0.conv1.weight")
+            .unwrap();
+        w.1 = vec![6, 5, 3, 3];
+        w.2 = vec![0.1; 6 * 5 * 9];
+        let e = import_bytes(&testdata::legacy(&entries), SHAPE).unwrap_err();
+        assert!(matches!(e, PthError::Shape(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("layer2.0.conv1.weight takes 5 channels"),
+            "{e}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Real checkpoint layouts with bytes changed or cut: an error or an import, never a
+        /// panic.
+        #[test]
+        fn damaged_checkpoints_never_panic(
+            zip in proptest::prelude::any::<bool>(),
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+            cut in proptest::prelude::any::<Option<usize>>(),
+        ) {
+            let entries = testdata::tiny_resnet("", 1);
+            let mut bytes = if zip { testdata::zip(&entries) } else { testdata::legacy(&entries) };
+            // Edits land in the pickles and headers more often than in the weights.
+            let hot = bytes.len().min(4096);
+            for (at, v) in edits {
+                let n = bytes.len();
+                let at = if at % 2 == 0 { at % hot } else { at % n };
+                bytes[at] = v;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c % (bytes.len() + 1));
+            }
+            let _ = import_bytes(&bytes, SHAPE);
+        }
     }
 
     #[test]
