@@ -154,8 +154,11 @@ pub struct ImportSidecar {
 }
 
 impl ImportSidecar {
+    /// `MODEL.onnx.json`, named like `convert`'s sidecars.
     pub fn path_for(model: &Path) -> PathBuf {
-        crate::convert::Sidecar::path_for(model)
+        let mut p = model.as_os_str().to_owned();
+        p.push(".json");
+        PathBuf::from(p)
     }
 
     pub fn load(model: &Path) -> Option<ImportSidecar> {
