@@ -197,15 +197,6 @@ fn every_architecture_layout_is_detected_and_builds_a_graph_of_the_right_shapes(
         let prefix = ["", "module.", "model."][i % 3];
         let sd = synthetic(&j["keys"], prefix);
         let detected = pth::arch::detect(&sd);
-        if arch.starts_with("mnasnet") {
-            let e = detected.unwrap_err();
-            assert!(
-                matches!(e, PthError::UnsupportedArchitecture(_)),
-                "{arch}: {e}"
-            );
-            assert!(e.to_string().contains("MNASNet"), "{e}");
-            continue;
-        }
         let a = detected.unwrap_or_else(|e| panic!("{arch}: {e}"));
         assert_eq!(a.name(), arch);
         assert_eq!(a.prefix, prefix);
@@ -347,7 +338,7 @@ fn broken_and_hostile_checkpoints_get_clear_errors() {
     // Not trt_pose: the error lists what was found.
     let e = import_err(&legacy_one_tensor("fc.weight", &[2, 3], 6));
     assert!(matches!(e, PthError::NotTrtPose { .. }), "{e}");
-    assert!(e.to_string().contains("fc.weight"), "{e}");
+    assert!(e.to_string().contains("1 tensors: fc.* (1)"), "{e}");
     // A tensor whose storage is shorter than it.
     let e = import_err(&legacy_one_tensor("w", &[4, 3], 6));
     assert!(

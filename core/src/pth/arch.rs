@@ -22,7 +22,12 @@ pub enum Backbone {
     },
     /// Dense layers per block.
     DenseNet { blocks: [usize; 4] },
+    /// Inverted residuals per stack, and the last stack's channels (the width multiplier).
+    MnasNet { stacks: [usize; 6], width: usize },
 }
+
+/// torchvision's MNASNet stacks: stride of the first block of each.
+const MNASNET_STRIDES: [usize; 6] = [2, 2, 2, 1, 2, 1];
 
 /// The head's configuration as trt_pose's `MODELS[name](…)` takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +55,13 @@ impl Architecture {
             Backbone::DenseNet { blocks } => {
                 format!("densenet{}", 5 + 2 * blocks.iter().sum::<usize>())
             }
+            Backbone::MnasNet { width, .. } => match width {
+                160 => "mnasnet0_5".into(),
+                240 => "mnasnet0_75".into(),
+                320 => "mnasnet1_0".into(),
+                416 => "mnasnet1_3".into(),
+                w => format!("mnasnet(last stack {w} channels)"),
+            },
         };
         let att = if self.attention { "_att" } else { "" };
         format!("{backbone}_baseline{att}")
@@ -187,14 +199,27 @@ pub fn detect(sd: &StateDict) -> Result<Architecture, PthError> {
             k.dim("0.densenet.features.norm5.weight", 1, 0)?,
         )
     } else if k.has("0.backbone.layers.0.weight") {
-        return Err(PthError::UnsupportedArchitecture(format!(
-            "an MNASNet backbone (trt_pose's mnasnet*_baseline_att); only the resnet and densenet \
-             models are supported. Found {}",
-            summary(sd)
-        )));
+        let mut stacks = [0; 6];
+        for (i, n) in stacks.iter_mut().enumerate() {
+            while k.has(&format!(
+                "0.backbone.layers.{}.{}.layers.0.weight",
+                i + 8,
+                *n
+            )) {
+                *n += 1;
+            }
+        }
+        if stacks.contains(&0) {
+            return Err(unknown("an MNASNet backbone with an empty stack"));
+        }
+        let width = k.dim("0.backbone.layers.14.weight", 4, 1)?;
+        (
+            Backbone::MnasNet { stacks, width },
+            k.dim("0.backbone.layers.14.weight", 4, 0)?,
+        )
     } else {
         return Err(unknown(
-            "no ResNet or DenseNet backbone (0.resnet.*, 0.densenet.features.*)",
+            "no ResNet, DenseNet or MNASNet backbone (0.resnet.*, 0.densenet.features.*, 0.backbone.layers.*)",
         ));
     };
     let attention = k.has("1.cmap_att.weight");
@@ -342,10 +367,16 @@ impl Net<'_> {
                 self.k.prefix, w.shape
             )));
         };
-        // Conv2d is [out, in, kh, kw]; trt_pose's only ConvTranspose2d (4x4) is [in, out, …].
+        // Conv2d is [out, in/groups, kh, kw]; trt_pose's only ConvTranspose2d (4x4) is
+        // [in, out, …]. A [C, 1, k, k] weight on C channels is depthwise (MNASNet).
         let transposed = kh == 4 && kw == 4;
         let (cin, cout) = if transposed { (a, b) } else { (b, a) };
-        if cin != x.channels {
+        let groups = if !transposed && b == 1 && a == x.channels && a > 1 {
+            a
+        } else {
+            1
+        };
+        if cin * groups != x.channels {
             return Err(PthError::Shape(format!(
                 "{}{conv}.weight takes {cin} channels but its input has {}",
                 self.k.prefix, x.channels
@@ -370,7 +401,7 @@ impl Net<'_> {
                 let o = if transposed {
                     (i / per) % cout
                 } else {
-                    i / (per * cin)
+                    i / (per * w.shape[1])
                 };
                 *v = (*v as f64 * scale[o]) as f32;
             }
@@ -392,11 +423,14 @@ impl Net<'_> {
         } else {
             ("Conv", stride as i64, (kh as i64 - 1) / 2)
         };
-        let attrs = vec![
+        let mut attrs = vec![
             attr_ints("kernel_shape", &[kh as i64, kw as i64]),
             attr_ints("strides", &[stride, stride]),
             attr_ints("pads", &[pad, pad, pad, pad]),
         ];
+        if groups > 1 {
+            attrs.push(attr_int("group", groups as i64));
+        }
         let name = self
             .g
             .node(op, &inputs, attrs, if relu { None } else { out });
@@ -530,6 +564,34 @@ impl Net<'_> {
         self.bn(&x, &format!("{f}.norm5"), false)
     }
 
+    fn mnasnet(&mut self, x: &Feat, stacks: [usize; 6]) -> Result<Feat, PthError> {
+        let l = "0.backbone.layers";
+        let m = |i: usize| format!("{l}.{i}");
+        let mut x = self.conv(x, &m(0), Some(&m(1)), 2, true, None)?;
+        x = self.conv(&x, &m(3), Some(&m(4)), 1, true, None)?;
+        x = self.conv(&x, &m(6), Some(&m(7)), 1, false, None)?;
+        for (s, &n) in stacks.iter().enumerate() {
+            for j in 0..n {
+                let p = |i: usize| format!("{l}.{}.{j}.layers.{i}", s + 8);
+                let stride = if j == 0 { MNASNET_STRIDES[s] } else { 1 };
+                let y = self.conv(&x, &p(0), Some(&p(1)), 1, true, None)?;
+                let y = self.conv(&y, &p(3), Some(&p(4)), stride, true, None)?;
+                let y = self.conv(&y, &p(6), Some(&p(7)), 1, false, None)?;
+                // torchvision's _InvertedResidual adds its input when shapes allow.
+                x = if stride == 1 && y.channels == x.channels {
+                    let sum = self.node("Add", &[&y.name, &x.name], vec![]);
+                    Feat {
+                        name: sum,
+                        channels: y.channels,
+                    }
+                } else {
+                    y
+                };
+            }
+        }
+        self.conv(&x, &m(14), Some(&m(15)), 1, true, None)
+    }
+
     /// `UpsampleCBR`: (4x4 ConvTranspose or 3x3 Conv) + BatchNorm + ReLU, in threes.
     fn upsample(&mut self, x: &Feat, seq: &str) -> Result<Feat, PthError> {
         let mut x = x.clone();
@@ -600,6 +662,7 @@ pub fn build(sd: &StateDict, arch: &Architecture, shape: Shape) -> Result<Vec<u8
     let features = match arch.backbone {
         Backbone::ResNet { blocks, bottleneck } => net.resnet(&input, blocks, bottleneck)?,
         Backbone::DenseNet { blocks } => net.densenet(&input, blocks)?,
+        Backbone::MnasNet { stacks, .. } => net.mnasnet(&input, stacks)?,
     };
     net.head(&features, arch)?;
     let batch = match shape.batch {

@@ -42,7 +42,8 @@ pub enum PthError {
     #[error("pickle opcode 0x{0:02x} is not used by state dicts; refusing the checkpoint")]
     Opcode(u8),
     #[error(
-        "the checkpoint refers to {0}, which a state dict never needs; refusing it (checkpoints are read, never executed)"
+        "the checkpoint refers to {0}, which a state dict never needs; refusing it (checkpoints are read, never executed). \
+         A whole pickled model or training state? Save model.state_dict() instead"
     )]
     ForbiddenGlobal(String),
     #[error("the checkpoint asks for a call a state dict never makes ({0}); refusing it")]
@@ -57,8 +58,6 @@ pub enum PthError {
     NotStateDict(String),
     #[error("not a trt_pose state dict: {why}. Found {found}")]
     NotTrtPose { why: String, found: String },
-    #[error("unsupported trt_pose architecture: {0}")]
-    UnsupportedArchitecture(String),
     #[error("trt_pose state dict lacks {0}")]
     MissingKey(String),
     #[error("unexpected tensor shape: {0}")]
