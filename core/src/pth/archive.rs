@@ -74,8 +74,8 @@ pub fn read(data: &[u8]) -> Result<StateDict, PthError> {
 
 fn read_legacy(data: &[u8]) -> Result<StateDict, PthError> {
     let mut u = Unpickler::new(data);
-    match u.load()? {
-        Value::BigInt(b) if b == LEGACY_MAGIC => {}
+    match &u.load()? {
+        Value::BigInt(b) if *b == LEGACY_MAGIC => {}
         _ => return Err(PthError::NotCheckpoint),
     }
     match u.load()? {
@@ -97,7 +97,7 @@ fn read_legacy(data: &[u8]) -> Result<StateDict, PthError> {
         }
     }
     let root = u.load()?;
-    let keys = match u.load()? {
+    let keys = match &u.load()? {
         Value::List(l) => l
             .borrow()
             .iter()
@@ -143,7 +143,7 @@ fn read_legacy(data: &[u8]) -> Result<StateDict, PthError> {
         storages.insert(key.clone(), &data[start..end]);
         pos = end;
     }
-    assemble(tensors, &storages, Format::Legacy)
+    assemble(tensors, &storages, Format::Legacy, data.len())
 }
 
 fn read_zip(data: &[u8]) -> Result<StateDict, PthError> {
@@ -174,7 +174,7 @@ fn read_zip(data: &[u8]) -> Result<StateDict, PthError> {
             .ok_or_else(|| PthError::Zip(format!("storage entry {name} missing")))?;
         storages.insert(key.clone(), bytes);
     }
-    assemble(tensors, &storages, Format::Zip)
+    assemble(tensors, &storages, Format::Zip, data.len())
 }
 
 /// The state dict's `(key, tensor)` pairs: the top-level ordered dict, or the `state_dict`
@@ -254,7 +254,11 @@ fn assemble(
     tensors: Vec<(String, TensorRef)>,
     storages: &HashMap<String, &[u8]>,
     format: Format,
+    file_len: usize,
 ) -> Result<StateDict, PthError> {
+    // Tensors may share a storage, so each fitting its storage does not bound the total; a
+    // state dict's float values never outnumber the file's bytes (4x for float32 storages).
+    let mut budget = file_len as u64;
     let mut out = StateDict {
         format: Some(format),
         ..Default::default()
@@ -306,6 +310,13 @@ fn assemble(
             }
         }
         let is_float = matches!(dtype, DType::F32 | DType::F16 | DType::BF16 | DType::F64);
+        if is_float {
+            budget = budget.checked_sub(numel).ok_or_else(|| {
+                PthError::Malformed(format!(
+                    "{key}: the tensors hold more values than the file has bytes (storages shared over and over)"
+                ))
+            })?;
+        }
         let data = if is_float {
             let mut data = Vec::with_capacity(numel as usize);
             let read = |i: u64| -> f32 {

@@ -111,6 +111,42 @@ pub enum Value {
     Mark,
 }
 
+/// Drops nested containers with a loop instead of recursion, so a pickle nesting a million
+/// tuples cannot overflow the stack when its values go away. A container shared elsewhere
+/// only loses a reference, so nothing is dropped twice.
+impl Drop for Value {
+    fn drop(&mut self) {
+        fn take_children(v: &mut Value, out: &mut Vec<Value>) {
+            match v {
+                Value::Tuple(t) => {
+                    if let Some(items) = Rc::get_mut(t) {
+                        out.extend(items.iter_mut().map(|i| std::mem::replace(i, Value::None)));
+                    }
+                }
+                Value::List(l) => {
+                    if let Some(cell) = Rc::get_mut(l) {
+                        out.append(cell.get_mut());
+                    }
+                }
+                Value::Dict(d) => {
+                    if let Some(cell) = Rc::get_mut(d) {
+                        for (k, v) in cell.get_mut().drain(..) {
+                            out.push(k);
+                            out.push(v);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut pending = Vec::new();
+        take_children(self, &mut pending);
+        while let Some(mut v) = pending.pop() {
+            take_children(&mut v, &mut pending);
+        }
+    }
+}
+
 impl Value {
     /// What kind of value this is, for errors (never the contents: they may be cyclic).
     pub fn kind(&self) -> &'static str {
@@ -166,7 +202,7 @@ pub struct Unpickler<'a> {
 
 /// Stack depth and memo size are bounded by the input size anyway (each entry costs at least
 /// one opcode byte); this is only a guard against runaway nesting in what we build.
-const MAX_STACK: usize = 1 << 24;
+const MAX_STACK: usize = 1 << 20;
 
 impl<'a> Unpickler<'a> {
     pub fn new(data: &'a [u8]) -> Self {
@@ -449,10 +485,10 @@ impl<'a> Unpickler<'a> {
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
-                    let (Value::Str(module), Value::Str(name)) = (module, name) else {
+                    let (Value::Str(module), Value::Str(name)) = (&module, &name) else {
                         return Err(PthError::Malformed("STACK_GLOBAL needs two strings".into()));
                     };
-                    let g = global(&module, &name)?;
+                    let g = global(module, name)?;
                     self.push(Value::Global(g))?;
                 }
                 b'R' => {
@@ -707,7 +743,7 @@ mod tests {
         // OrderedDict() ; SETITEMS {'a': 1} ; BUILD {'_metadata': {}}
         let p = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00aK\x01u}X\x09\x00\x00\x00_metadata}sb.";
         let v = Unpickler::new(p).load().unwrap();
-        let Value::Dict(d) = v else {
+        let Value::Dict(d) = &v else {
             panic!("not a dict")
         };
         assert_eq!(d.borrow().len(), 1);
@@ -727,6 +763,32 @@ mod tests {
         assert!(matches!(long(&[0xff]), Value::Int(-1)));
         assert!(matches!(long(&[0x00, 0x01]), Value::Int(256)));
         assert!(matches!(long(&[]), Value::Int(0)));
+    }
+
+    #[test]
+    fn deeply_nested_values_drop_without_recursion() {
+        // A million nested tuples and lists, on a thread with a small stack.
+        let n = 1_000_000;
+        let mut tuples = vec![0x80, 2];
+        tuples.extend(std::iter::repeat_n(b'(', n));
+        tuples.push(b')');
+        tuples.extend(std::iter::repeat_n(b't', n));
+        tuples.push(b'.');
+        let mut lists = vec![0x80, 2];
+        lists.extend(std::iter::repeat_n(b']', n));
+        lists.extend(std::iter::repeat_n(b'a', n - 1));
+        lists.push(b'.');
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                for p in [tuples, lists] {
+                    let v = Unpickler::new(&p).load().unwrap();
+                    assert!(matches!(v, Value::Tuple(_) | Value::List(_)));
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     proptest::proptest! {
