@@ -279,6 +279,27 @@ pub fn cache_candidates(checkpoint: &Path, sha256: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The first candidate whose sidecar matches the checkpoint's hash and this importer.
+fn current_among(candidates: &[PathBuf], sha: &str) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .find(|c| {
+            c.is_file()
+                && ImportSidecar::load(c).is_some_and(|s| {
+                    s.source_sha256 == sha && s.importer_version == IMPORTER_VERSION
+                })
+        })
+        .cloned()
+}
+
+/// The checkpoint's current import, if one exists, without making one (`trtposeconvert
+/// check` only looks).
+pub fn current_import(checkpoint: &Path) -> Result<Option<PathBuf>, PthError> {
+    let data = std::fs::read(checkpoint).map_err(io_err(checkpoint))?;
+    let sha = sha256_hex(&data);
+    Ok(current_among(&cache_candidates(checkpoint, &sha), &sha))
+}
+
 /// How [`resolve`] got its model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
@@ -299,13 +320,8 @@ pub fn resolve(model: &Path) -> Result<(PathBuf, Resolved), PthError> {
     let data = std::fs::read(model).map_err(io_err(model))?;
     let sha = sha256_hex(&data);
     let candidates = cache_candidates(model, &sha);
-    for c in &candidates {
-        if c.is_file()
-            && ImportSidecar::load(c)
-                .is_some_and(|s| s.source_sha256 == sha && s.importer_version == IMPORTER_VERSION)
-        {
-            return Ok((c.clone(), Resolved::Cached));
-        }
+    if let Some(c) = current_among(&candidates, &sha) {
+        return Ok((c, Resolved::Cached));
     }
     let mut last = None;
     for c in &candidates {
