@@ -621,6 +621,9 @@ fn trtposeconvert_imports_with_flags_converts_a_pth_and_refuses_bad_files() {
             .join("r18_224x224.pth_b1_cpu_fp32.onnx")
             .is_file()
     );
+    let o = trtposeconvert().arg("check").arg(&model).output().unwrap();
+    let t = common::output_text(&o);
+    assert!(o.status.success() && t.contains("is up to date"), "{t}");
 
     // Bad files: a message and a failing exit, no panic.
     let empty = dir.path().join("empty.pth");
