@@ -19,7 +19,7 @@ pub struct ImportArgs {
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Network input size WxH (default: the `WxH` in the checkpoint's name, else 224x224).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, alias = "input-size", value_name = "WxH", value_parser = parse_size)]
     size: Option<(u32, u32)>,
     /// Fix the batch size (default: dynamic).
     #[arg(long)]
