@@ -18,6 +18,7 @@ use crate::frame::SourceFrame;
 use crate::meta;
 use crate::model::PoseEstimator;
 use crate::pose::Person;
+use crate::pth;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -129,6 +130,35 @@ impl TrtPoseInfer {
                 )
             })?,
         };
+        // A trt_pose checkpoint becomes its cached ONNX import here, before anything else
+        // (backends, engine caches, fallbacks) sees the path.
+        let (model, resolved) = pth::resolve(&model).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                (
+                    "Cannot import the PyTorch checkpoint {}: {}",
+                    model.display(),
+                    e
+                )
+            )
+        })?;
+        match resolved {
+            pth::Resolved::AsIs => {}
+            pth::Resolved::Cached => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "using the cached import {}",
+                    model.display()
+                )
+            }
+            pth::Resolved::Imported(arch) => gst::info!(
+                CAT,
+                imp = self,
+                "imported the {arch} checkpoint into {}",
+                model.display()
+            ),
+        }
         let config = s
             .estimator_config()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;

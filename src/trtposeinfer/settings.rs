@@ -161,7 +161,7 @@ fn model_properties(s: &Settings) -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecString::builder("model")
             .nick("Model")
-            .blurb("Path to the pose network (.onnx), loaded when the element starts; empty = $TRTPOSE_MODEL, else movenet-multipose.onnx from the model folders ($TRTPOSE_MODELS, the config file, ~/.local/share/gst-trtpose/models, /usr/share/gst-trtpose/models)")
+            .blurb("Path to the pose network (.onnx, or a trt_pose PyTorch checkpoint .pth, imported on first use into a cached .pth.onnx beside it or in ~/.cache/gst-trtpose/pth), loaded when the element starts; empty = $TRTPOSE_MODEL, else movenet-multipose.onnx from the model folders ($TRTPOSE_MODELS, the config file, ~/.local/share/gst-trtpose/models, /usr/share/gst-trtpose/models)")
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("model-family", FamilyRequest::Auto)

@@ -17,7 +17,7 @@ use crate::common::{
 };
 use crate::{e2e, frames, streams};
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct BenchArgs {
     model: PathBuf,
     #[arg(long, default_value_t = 20)]
@@ -106,6 +106,8 @@ pub fn time_model(
 
 /// `bench`: the per-backend table, then (with --e2e) the end-to-end one.
 pub fn run(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
+    let model = crate::import::onnx_for(&a.model)?;
+    let a = &BenchArgs { model, ..a.clone() };
     let rt = ctx.runtime()?;
     if let Some(n) = a.streams {
         let backend = match a.backend.as_str() {

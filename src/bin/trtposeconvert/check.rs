@@ -34,9 +34,34 @@ pub fn check_one(ctx: &Ctx, model: &Path, out_dir: Option<&Path>) -> Verdict {
             model.display()
         ));
     }
-    let dir = out_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| model.parent().unwrap_or(Path::new(".")).to_path_buf());
+    // A checkpoint's artifacts are those of its ONNX import; `convert` makes both.
+    let imported;
+    let model = if gsttrtpose::pth::is_checkpoint(model) {
+        match gsttrtpose::pth::current_import(model) {
+            Ok(Some(p)) => {
+                imported = p;
+                imported.as_path()
+            }
+            Ok(None) => {
+                return Verdict::Missing(format!(
+                    "{} has no current ONNX import: run `trtposeconvert convert {}`",
+                    model.display(),
+                    model.display()
+                ));
+            }
+            Err(e) => return Verdict::Missing(format!("{}: {e}", model.display())),
+        }
+    } else {
+        model
+    };
+    // Beside the model (for a checkpoint, its import), as `convert` writes them.
+    let dir = out_dir.map(Path::to_path_buf).unwrap_or_else(|| {
+        model
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
     let sha = match sha256_file(model) {
         Ok(s) => s,
         Err(e) => return Verdict::Missing(format!("cannot read {}: {e}", model.display())),

@@ -371,6 +371,7 @@ struct Job<'a> {
 
 /// Converts one model; returns the artifact path.
 fn convert_model(ctx: &Ctx, model: &Path, b: &Build) -> Result<PathBuf, String> {
+    let model = &crate::import::onnx_for(model)?;
     let rt = ctx.runtime()?;
     let started = Instant::now();
     println!("converting {}", model.display());

@@ -24,6 +24,7 @@ mod diagnose;
 mod e2e;
 mod frames;
 mod half;
+mod import;
 mod streams;
 mod validate;
 
@@ -58,6 +59,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Import a trt_pose PyTorch checkpoint (.pth) as ONNX, without Python.
+    Import(import::ImportArgs),
     /// Build a TensorRT engine (or the CPU fallback) with a JSON sidecar.
     Convert(convert::ConvertArgs),
     /// For each model: is the ONNX there, is an engine there, does it match this machine.
@@ -186,6 +189,7 @@ fn main() -> ExitCode {
         }
     }
     let result = match &cli.command {
+        Command::Import(a) => import::run(&ctx, a).map(|_| true),
         Command::Convert(a) => convert::run(&ctx, a, &config).map(|_| true),
         Command::Check(a) => check::run(&ctx, a, &config),
         Command::Auto(a) => convert::run_auto(&ctx, a, &config).map(|_| true),
