@@ -17,6 +17,7 @@ pub mod locate;
 pub mod model;
 pub mod onnx_proto;
 pub mod pose;
+pub mod publish;
 pub mod preprocess;
 pub mod tensor;
 pub mod trace;
