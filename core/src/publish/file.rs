@@ -96,6 +96,10 @@ mod tests {
         let e = JsonLinesWriter::open(Path::new("/nonexistent/dir/x.jsonl"), false)
             .err()
             .unwrap();
-        assert!(e.to_string().starts_with("/nonexistent/dir/x.jsonl: cannot open"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/dir/x.jsonl: cannot open"),
+            "{e}"
+        );
     }
 }

@@ -25,7 +25,7 @@ use rumqttc::{
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::queue::{Link, Limits, PushError, Queue, Stats, WaitError};
+use super::queue::{Limits, Link, PushError, Queue, Stats, WaitError};
 use super::uri::{MqttUri, Secret};
 use super::{Backoff, PublishError};
 
@@ -96,9 +96,8 @@ pub type Reporter = Box<dyn Fn(Report) + Send + Sync>;
 /// The password to log in with: `password_file`, else `password_env`, else the URI's.
 pub fn resolve_password(c: &MqttConfig) -> Result<Option<Secret>, PublishError> {
     if let Some(p) = &c.password_file {
-        let text = std::fs::read_to_string(p).map_err(|e| {
-            PublishError::Password(format!("password-file {}: {e}", p.display()))
-        })?;
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| PublishError::Password(format!("password-file {}: {e}", p.display())))?;
         let line = text.lines().next().unwrap_or("");
         return Ok(Some(Secret::new(line)));
     }
@@ -113,7 +112,8 @@ pub fn resolve_password(c: &MqttConfig) -> Result<Option<Secret>, PublishError> 
 
 /// A rustls client configuration (ring provider) from the PEM files.
 pub fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, PublishError> {
-    let err = |what: &str, e: &dyn std::fmt::Display| PublishError::TlsSettings(format!("{what}: {e}"));
+    let err =
+        |what: &str, e: &dyn std::fmt::Display| PublishError::TlsSettings(format!("{what}: {e}"));
     let mut roots = rustls::RootCertStore::empty();
     match &files.ca {
         Some(ca) => {
@@ -130,10 +130,7 @@ pub fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, PublishError
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(err(
-                    "system CA certificates",
-                    &"none found; set ca-file",
-                ));
+                return Err(err("system CA certificates", &"none found; set ca-file"));
             }
         }
     }
@@ -156,7 +153,10 @@ pub fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, PublishError
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| err("client certificate", &e))
         }
-        _ => Err(err("client certificate", &"cert-file and key-file go together")),
+        _ => Err(err(
+            "client certificate",
+            &"cert-file and key-file go together",
+        )),
     }
 }
 
@@ -188,7 +188,9 @@ fn fatal_cause(e: &ConnectionError) -> Option<PublishError> {
     match e {
         ConnectionError::ConnectionRefused(code) => match code {
             ConnectReturnCode::BadUserNamePassword => refused("bad user name or password"),
-            ConnectReturnCode::NotAuthorized => refused("not authorized"),
+            ConnectReturnCode::NotAuthorized => {
+                refused("not authorized (check the user name and password)")
+            }
             ConnectReturnCode::BadClientId => refused("client id rejected (set client-id)"),
             ConnectReturnCode::RefusedProtocolVersion => {
                 refused("MQTT 3.1.1 is not accepted by the broker")
@@ -212,13 +214,9 @@ fn drive(mut conn: Connection, queue: Arc<Queue>, qos: QoS) {
         let mut g = queue.lock();
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => g.link = Link::Up,
-            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                g.written(pkid, qos == QoS::AtMostOnce)
-            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => g.written(pkid, qos == QoS::AtMostOnce),
             Ok(Event::Incoming(Packet::PubAck(a))) if qos == QoS::AtLeastOnce => g.acked(a.pkid),
-            Ok(Event::Incoming(Packet::PubComp(c))) if qos == QoS::ExactlyOnce => {
-                g.acked(c.pkid)
-            }
+            Ok(Event::Incoming(Packet::PubComp(c))) if qos == QoS::ExactlyOnce => g.acked(c.pkid),
             Ok(_) => {}
             Err(e) => {
                 g.link = Link::Lost {
@@ -368,14 +366,14 @@ impl Worker {
         let mut g = self.queue.lock();
         g.requeue();
         let link = std::mem::take(&mut g.link);
+        let closed = g.closed;
         drop(g);
         self.queue.notify();
         match link {
-            Link::Lost {
-                fatal: Some(e), ..
-            } => Err(e),
+            Link::Lost { fatal: Some(e), .. } => Err(e),
             Link::Lost { why, .. } => {
-                if up {
+                // Closing ends the connection on purpose: nothing to report.
+                if up && !closed {
                     (self.report)(Report::Lost(why.clone()));
                 }
                 Ok(why)
@@ -388,7 +386,7 @@ impl Worker {
 /// Publishes queued messages to one topic of one broker from a worker thread.
 pub struct MqttPublisher {
     queue: Arc<Queue>,
-    worker: Option<JoinHandle<()>>,
+    worker: std::sync::Mutex<Option<JoinHandle<()>>>,
     uri: MqttUri,
 }
 
@@ -454,7 +452,7 @@ impl MqttPublisher {
             .map_err(|e| PublishError::TlsSettings(format!("cannot start a thread: {e}")))?;
         Ok(MqttPublisher {
             queue,
-            worker: Some(worker),
+            worker: std::sync::Mutex::new(Some(worker)),
             uri: uri.clone(),
         })
     }
@@ -489,9 +487,10 @@ impl MqttPublisher {
 
     /// Disconnects and ends the worker (bounded wait); returns the final counters. Messages
     /// not acknowledged by then are lost (`queued`).
-    pub fn stop(&mut self) -> Stats {
+    pub fn stop(&self) -> Stats {
         self.queue.close();
-        if let Some(w) = self.worker.take() {
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = worker {
             let start = Instant::now();
             while !w.is_finished() && start.elapsed() < STOP_WAIT * 2 {
                 std::thread::sleep(Duration::from_millis(10));
@@ -531,7 +530,10 @@ mod tests {
         assert_eq!(resolve_password(&c).unwrap().unwrap().expose(), "from-uri");
         c.password_env = Some("TRTPOSE_TEST_SURELY_UNSET_VAR".into());
         let e = resolve_password(&c).unwrap_err().to_string();
-        assert!(e.contains("TRTPOSE_TEST_SURELY_UNSET_VAR is not set"), "{e}");
+        assert!(
+            e.contains("TRTPOSE_TEST_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
         c.password_file = Some(f);
         assert_eq!(resolve_password(&c).unwrap().unwrap().expose(), "from-file");
         c.password_file = Some(dir.path().join("missing"));
@@ -548,12 +550,20 @@ mod tests {
             ..Default::default()
         };
         let e = tls_config(&files).unwrap_err().to_string();
-        assert!(e.contains("empty.pem") && e.contains("no certificate"), "{e}");
+        assert!(
+            e.contains("empty.pem") && e.contains("no certificate"),
+            "{e}"
+        );
         let files = TlsFiles {
             ca: Some(dir.path().join("missing.pem")),
             ..Default::default()
         };
-        assert!(tls_config(&files).unwrap_err().to_string().contains("missing.pem"));
+        assert!(
+            tls_config(&files)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.pem")
+        );
     }
 
     #[test]
@@ -565,16 +575,18 @@ mod tests {
         );
         let reset = ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
         assert_eq!(fatal_cause(&reset), None);
-        let tls_reset = ConnectionError::Tls(TlsError::Io(
-            std::io::ErrorKind::ConnectionReset.into(),
-        ));
+        let tls_reset =
+            ConnectionError::Tls(TlsError::Io(std::io::ErrorKind::ConnectionReset.into()));
         assert_eq!(fatal_cause(&tls_reset), None);
         let bad_cert = ConnectionError::Tls(TlsError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         )));
         let e = fatal_cause(&bad_cert).unwrap().to_string();
-        assert!(e.starts_with("TLS handshake failed: invalid peer certificate"), "{e}");
+        assert!(
+            e.starts_with("TLS handshake failed: invalid peer certificate"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -582,7 +594,7 @@ mod tests {
         let c = MqttConfig::new(uri("mqtt://no-such-host.invalid/t"));
         let (tx, rx) = std::sync::mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
-        let mut p = MqttPublisher::start(
+        let p = MqttPublisher::start(
             &c,
             Limits::default(),
             Box::new(move |r| {

@@ -32,7 +32,10 @@ pub enum Overflow {
     /// Wait for room: the video waits for the broker.
     #[cfg_attr(
         feature = "glib",
-        enum_value(name = "Wait for room (the video waits for the broker)", nick = "block")
+        enum_value(
+            name = "Wait for room (the video waits for the broker)",
+            nick = "block"
+        )
     )]
     Block = 1,
 }
@@ -263,6 +266,7 @@ impl Queue {
     pub fn push(&self, payload: Vec<u8>) -> Result<u64, PushError> {
         let size = payload.len();
         if self.limits.max_bytes > 0 && size > self.limits.max_bytes {
+            self.lock().stats.dropped += 1;
             return Err(PushError::TooLarge {
                 size,
                 max: self.limits.max_bytes,
