@@ -70,6 +70,8 @@ struct Outcome {
     errors: Vec<String>,
     warnings: Vec<String>,
     summary: Option<gst::Structure>,
+    /// Periodic statistics messages seen.
+    stats: usize,
     texts: Vec<String>,
 }
 
@@ -100,6 +102,14 @@ fn run_to_end(p: &gst::Pipeline, timeout: Duration) -> Outcome {
                     && s.get::<&str>("event") == Ok("eos")
                 {
                     o.summary = Some(s.to_owned());
+                } else if let Some(s) = msg.structure()
+                    && s.name() == "posepublish"
+                {
+                    assert_eq!(s.get::<&str>("event"), Ok("stats"), "{s}");
+                    for f in ["sent", "queued", "dropped", "reconnects", "duplicates"] {
+                        assert!(s.get::<u64>(f).is_ok(), "{f} in {s}");
+                    }
+                    o.stats += 1;
                 }
             }
             _ => {}
@@ -217,7 +227,7 @@ fn a_hundred_frames_arrive_as_a_hundred_messages_in_order_and_the_password_never
     let broker = Broker::start();
     let sub = Subscriber::new(broker.port, "poses/cam1");
     let (p, src) = pipeline(&format!(
-        "location={} stream=cam1",
+        "location={} stream=cam1 stats-interval=1",
         broker.url("poses/cam1")
     ));
     p.set_state(gst::State::Playing).unwrap();
@@ -234,6 +244,7 @@ fn a_hundred_frames_arrive_as_a_hundred_messages_in_order_and_the_password_never
         "{s}"
     );
     assert_eq!(stat(&s, "frames"), 100);
+    assert!(o.stats > 0, "periodic posepublish stats messages");
     let msgs = sub.wait_for(100, Duration::from_secs(10));
     assert_eq!(frames(&msgs), (0..100).collect::<Vec<_>>());
     assert_eq!(msgs[0]["stream"], "cam1");
