@@ -522,3 +522,26 @@ fn trtposeinfer_results_reach_the_broker() {
             .all(|m| m["people"][0].get("track_id").is_some())
     );
 }
+
+#[test]
+fn qos_0_and_2_deliver_every_frame_too() {
+    let broker = Broker::start();
+    for qos in [0, 2] {
+        let topic = format!("qos{qos}");
+        let sub = Subscriber::new(broker.port, &topic);
+        let (p, src) = pipeline(&format!("location={} mqtt-qos={qos}", broker.url(&topic)));
+        p.set_state(gst::State::Playing).unwrap();
+        push(&src, 0..20);
+        src.end_of_stream().unwrap();
+        let o = run_to_end(&p, Duration::from_secs(20));
+        assert!(o.errors.is_empty(), "{:?}", o.errors);
+        let s = o.summary.expect("EOS summary");
+        assert_eq!(
+            (stat(&s, "sent"), stat(&s, "queued")),
+            (20, 0),
+            "QoS {qos}: {s}"
+        );
+        let got = frames(&sub.wait_for(20, Duration::from_secs(10)));
+        assert_eq!(got, (0..20).collect::<Vec<_>>(), "QoS {qos}");
+    }
+}

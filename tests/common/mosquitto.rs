@@ -126,7 +126,7 @@ impl Broker {
             .args([USER, PASSWORD]));
         let port = free_port();
         let mut conf = format!(
-            "user root\nper_listener_settings false\nallow_anonymous false\npassword_file {}\n\
+            "user root\nper_listener_settings false\nset_tcp_nodelay true\nallow_anonymous false\npassword_file {}\n\
              persistence true\npersistence_location {}/\nautosave_interval 0\n\
              log_dest file {}\nlog_type all\nlistener {port} 127.0.0.1\n",
             passwd.display(),

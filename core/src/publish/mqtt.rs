@@ -19,8 +19,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    Client, ConnectReturnCode, Connection, ConnectionError, Event, MqttOptions, Outgoing, Packet,
-    QoS, TlsConfiguration, TlsError, Transport,
+    Client, ConnectReturnCode, Connection, ConnectionError, Event, MqttOptions, NetworkOptions,
+    Outgoing, Packet, QoS, TlsConfiguration, TlsError, Transport,
 };
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -294,7 +294,11 @@ impl Worker {
 
     /// One connection, from connecting to its end: why it ended, or the error that ends all.
     fn session(&mut self) -> Result<String, PublishError> {
-        let (client, conn) = Client::new(self.options.clone(), self.window);
+        let (client, mut conn) = Client::new(self.options.clone(), self.window);
+        // Without it Nagle holds the last small message back for a delayed ACK (~40 ms).
+        let mut net = NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        conn.eventloop.set_network_options(net);
         self.queue.lock().link = Link::Connecting;
         let (queue, qos) = (self.queue.clone(), self.qos);
         let io = std::thread::Builder::new()
