@@ -404,7 +404,9 @@ impl BaseTransformImpl for PosePublish {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(state) = self.state.lock().unwrap().take() {
+        // Taken out first: stopping the worker may take a moment, without the lock.
+        let state = self.state.lock().unwrap().take();
+        if let Some(state) = state {
             match state.output {
                 Output::File(mut w) => {
                     let _ = w.flush();
