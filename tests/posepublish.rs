@@ -372,7 +372,7 @@ fn an_unknown_host_is_an_error() {
     );
 }
 
-fn tls_run(broker: &Broker, ca: &Path) -> (Outcome, Vec<Value>) {
+fn tls_run(broker: &Broker, ca: &Path, extra: &str) -> (Outcome, Vec<Value>) {
     let sub = Subscriber::new(broker.port, "tls");
     let url = format!(
         "mqtts://{}:{}@127.0.0.1:{}/tls",
@@ -380,8 +380,8 @@ fn tls_run(broker: &Broker, ca: &Path) -> (Outcome, Vec<Value>) {
         mosquitto::PASSWORD,
         broker.tls_port.unwrap()
     );
-    let (p, src) = pipeline(&format!("location={url} ca-file={}", ca.display()));
-    p.set_state(gst::State::Playing).unwrap();
+    let (p, src) = pipeline(&format!("location={url} ca-file={} {extra}", ca.display()));
+    let _ = p.set_state(gst::State::Playing);
     push(&src, 0..10);
     src.end_of_stream().unwrap();
     let o = run_to_end(&p, Duration::from_secs(20));
@@ -394,14 +394,14 @@ fn tls_run(broker: &Broker, ca: &Path) -> (Outcome, Vec<Value>) {
 
 #[test]
 fn tls_with_the_test_ca_works_and_a_wrong_ca_fails_clearly() {
-    let (broker, certs) = Broker::start_tls(|d| mosquitto::make_certs(d, "right"));
-    let (o, got) = tls_run(&broker, &certs.ca);
+    let (broker, certs) = Broker::start_tls(|d| mosquitto::make_certs(d, "right"), false);
+    let (o, got) = tls_run(&broker, &certs.ca, "");
     assert!(o.errors.is_empty(), "{:?}", o.errors);
     assert_eq!(frames(&got), (0..10).collect::<Vec<_>>());
     assert_eq!(stat(o.summary.as_ref().unwrap(), "sent"), 10);
 
     let other = mosquitto::make_certs(broker.dir.path(), "other");
-    let (o, got) = tls_run(&broker, &other.ca);
+    let (o, got) = tls_run(&broker, &other.ca, "");
     assert!(got.is_empty());
     assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
     assert!(
@@ -630,4 +630,27 @@ fn the_video_passes_untouched() {
     let out = h.push_and_pull(b.clone()).unwrap();
     assert_eq!(out.as_ptr(), b.as_ptr(), "the same buffer, not a copy");
     assert_eq!(meta::read(&out).len(), 1);
+}
+
+#[test]
+fn tls_client_certificates_for_brokers_that_require_them() {
+    let (broker, c) = Broker::start_tls(|d| mosquitto::make_certs(d, "mtls"), true);
+    let with = format!(
+        "cert-file={} key-file={}",
+        c.client_cert.display(),
+        c.client_key.display()
+    );
+    let (o, got) = tls_run(&broker, &c.ca, &with);
+    assert!(o.errors.is_empty(), "{:?}", o.errors);
+    assert_eq!(frames(&got), (0..10).collect::<Vec<_>>());
+
+    let (o, got) = tls_run(&broker, &c.ca, "");
+    assert!(got.is_empty());
+    assert!(
+        o.errors
+            .first()
+            .is_some_and(|e| e.contains("TLS handshake with the MQTT broker failed")),
+        "{:?}",
+        o.errors
+    );
 }

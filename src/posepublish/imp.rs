@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MPL-2.0
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,8 +59,10 @@ impl State {
 pub struct PosePublish {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    /// One error message per run, whoever (worker or streaming thread) sees the cause first.
-    error_posted: Arc<AtomicBool>,
+    /// One error message per run, whoever (worker or streaming thread) sees the cause first;
+    /// held while posting, so that the streaming thread never returns its flow error (and
+    /// the source posts its own) before ours is on the bus.
+    error_posted: Mutex<bool>,
 }
 
 #[glib::object_subclass]
@@ -189,9 +190,11 @@ impl PosePublish {
 
     /// Posts the error that ends publishing, once.
     fn post_fatal(&self, e: &PublishError, location: &str) {
-        if self.error_posted.swap(true, Ordering::SeqCst) {
+        let mut posted = self.error_posted.lock().unwrap();
+        if *posted {
             return;
         }
+        *posted = true;
         gst::error!(CAT, imp = self, "{location}: {e}");
         match e {
             PublishError::Refused { reason } => gst::element_imp_error!(
@@ -380,7 +383,7 @@ impl BaseTransformImpl for PosePublish {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
-        self.error_posted.store(false, Ordering::SeqCst);
+        *self.error_posted.lock().unwrap() = false;
         let output = self.open(&s)?;
         let location = s.redacted_location().unwrap_or_default();
         gst::info!(CAT, imp = self, "publishing to {location}");

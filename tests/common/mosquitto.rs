@@ -33,11 +33,14 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// A test CA and a server certificate for 127.0.0.1 / localhost signed by it.
+/// A test CA, a server certificate for 127.0.0.1 / localhost and a client certificate
+/// signed by it.
 pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 /// Makes a CA (`NAME-ca.pem`) in `dir`; with `server`, a server certificate signed by it.
@@ -84,10 +87,33 @@ pub fn make_certs(dir: &Path, name: &str) -> Certs {
         .arg(p("ext"))
         .arg("-out")
         .arg(p("server.pem")));
+    std::fs::write(p("client-ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    run(Command::new("openssl")
+        .args(["req", "-subj", "/CN=camera"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client.csr")));
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("client.csr"))
+        .arg("-CA")
+        .arg(p("ca.pem"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        // An X.509 v3 certificate: rustls refuses v1.
+        .arg("-extfile")
+        .arg(p("client-ext"))
+        .arg("-out")
+        .arg(p("client.pem")));
     Certs {
         ca: p("ca.pem"),
         cert: p("server.pem"),
         key: p("server.key"),
+        client_cert: p("client.pem"),
+        client_key: p("client.key"),
     }
 }
 
@@ -107,17 +133,21 @@ impl Broker {
         Self::start_with(None)
     }
 
-    pub fn start_tls(certs: impl FnOnce(&Path) -> Certs) -> (Broker, Certs) {
+    /// With a TLS listener; `require_client_cert`: it asks clients for a certificate.
+    pub fn start_tls(
+        certs: impl FnOnce(&Path) -> Certs,
+        require_client_cert: bool,
+    ) -> (Broker, Certs) {
         let dir = tempfile::tempdir().unwrap();
         let c = certs(dir.path());
-        (Self::start_in(dir, Some(&c)), c)
+        (Self::start_in(dir, Some((&c, require_client_cert))), c)
     }
 
-    fn start_with(certs: Option<&Certs>) -> Broker {
+    fn start_with(certs: Option<(&Certs, bool)>) -> Broker {
         Self::start_in(tempfile::tempdir().unwrap(), certs)
     }
 
-    fn start_in(dir: tempfile::TempDir, certs: Option<&Certs>) -> Broker {
+    fn start_in(dir: tempfile::TempDir, certs: Option<(&Certs, bool)>) -> Broker {
         let d = dir.path();
         let passwd = d.join("passwd");
         run(Command::new("mosquitto_passwd")
@@ -133,10 +163,10 @@ impl Broker {
             d.display(),
             d.join("mosquitto.log").display()
         );
-        let tls_port = certs.map(|c| {
+        let tls_port = certs.map(|(c, require)| {
             let p = free_port();
             conf += &format!(
-                "listener {p} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                "listener {p} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require}\n",
                 c.ca.display(),
                 c.cert.display(),
                 c.key.display()

@@ -198,14 +198,33 @@ fn fatal_cause(e: &ConnectionError) -> Option<PublishError> {
             ConnectReturnCode::ServiceUnavailable | ConnectReturnCode::Success => None,
         },
         // A reset during the handshake (broker going down) is retried; a handshake the
-        // peer or rustls rejected is not.
-        ConnectionError::Tls(TlsError::Io(io)) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .map(|r| PublishError::Tls(r.to_string())),
+        // peer or rustls rejected is not. With TLS 1.3 a broker that wants a client
+        // certificate says so after the client's handshake, in the first read.
+        _ if rustls_cause(e).is_some() => rustls_cause(e).map(|r| PublishError::Tls(r.to_string())),
+        ConnectionError::Tls(TlsError::Io(_)) => None,
         ConnectionError::Tls(t) => Some(PublishError::Tls(t.to_string())),
         _ => None,
     }
+}
+
+/// The rustls error somewhere in an error's chain (I/O errors wrap it without exposing it
+/// as their source).
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// Drives one connection's event loop until it ends, telling the queue what happened.
@@ -591,6 +610,15 @@ mod tests {
             e.starts_with("TLS handshake failed: invalid peer certificate"),
             "{e}"
         );
+        // A client certificate refused after the handshake, deep in the state error.
+        let alert = ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+            rumqttc::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+            )),
+        ));
+        let e = fatal_cause(&alert).unwrap().to_string();
+        assert!(e.contains("CertificateRequired"), "{e}");
     }
 
     #[test]
