@@ -460,22 +460,40 @@ fn eos_waits_for_the_acknowledgements() {
         "location={} reconnect-delay=50 reconnect-delay-max=100 eos-timeout=20000",
         broker.url("late")
     ));
+    // When EOS reaches posepublish (the probe runs before the element sees it).
+    let eos_in = Arc::new(Mutex::new(None::<Instant>));
+    let e = eos_in.clone();
+    p.by_name("pub")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && ev.type_() == gst::EventType::Eos
+            {
+                *e.lock().unwrap() = Some(Instant::now());
+            }
+            gst::PadProbeReturn::Ok
+        });
     p.set_state(gst::State::Playing).unwrap();
     push(&src, 0..20);
     src.end_of_stream().unwrap();
-    let eos_sent = Instant::now();
+    let eos = eos_in.clone();
     let restart = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(700));
+        while eos.lock().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(500));
         broker.restart();
         broker
     });
     let o = run_to_end(&p, Duration::from_secs(30));
-    let waited = eos_sent.elapsed();
+    let waited = eos_in.lock().unwrap().unwrap().elapsed();
     let _broker = restart.join().unwrap();
     assert!(o.errors.is_empty(), "{:?}", o.errors);
     let s = o.summary.expect("EOS summary");
     assert_eq!((stat(&s, "sent"), stat(&s, "queued")), (20, 0), "{s}");
-    assert!(waited >= Duration::from_millis(700), "EOS after {waited:?}");
+    assert!(waited >= Duration::from_millis(500), "EOS after {waited:?}");
     assert!(stat(&s, "eos-wait-us") >= 500_000, "{s}");
     assert_eq!(
         frames(&sub.wait_for(20, Duration::from_secs(10))),
@@ -575,8 +593,12 @@ fn overflow_block_makes_the_video_wait_and_loses_nothing() {
     p.set_state(gst::State::Playing).unwrap();
     push(&src, 0..20);
     src.end_of_stream().unwrap();
-    std::thread::sleep(Duration::from_millis(400));
     // Five frames fill the queue; the sixth waits in posepublish, and so does the video.
+    let start = Instant::now();
+    while n.load(std::sync::atomic::Ordering::SeqCst) < 5 && start.elapsed().as_secs() < 10 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 5);
     broker.restart();
     let o = run_to_end(&p, Duration::from_secs(20));

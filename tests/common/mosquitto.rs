@@ -258,6 +258,7 @@ pub struct Subscriber {
     got: Arc<Mutex<Vec<String>>>,
     subscribed: Arc<AtomicBool>,
     client: Client,
+    stop: Arc<AtomicBool>,
 }
 
 impl Subscriber {
@@ -276,14 +277,19 @@ impl Subscriber {
         let (client, mut conn) = Client::new(o, 100);
         let got: Arc<Mutex<Vec<String>>> = Arc::default();
         let subscribed = Arc::new(AtomicBool::new(false));
-        let (g, s, c, t) = (
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, s, c, t, st) = (
             Arc::clone(&got),
             Arc::clone(&subscribed),
             client.clone(),
             topic.to_string(),
+            Arc::clone(&stop),
         );
         std::thread::spawn(move || {
             for ev in conn.iter() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
                 match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         let _ = c.try_subscribe(t.clone(), QoS::AtLeastOnce);
@@ -302,6 +308,7 @@ impl Subscriber {
             got,
             subscribed,
             client,
+            stop,
         };
         let start = Instant::now();
         while !sub.subscribed.load(Ordering::SeqCst) {
@@ -332,6 +339,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         let _ = self.client.try_disconnect();
     }
 }

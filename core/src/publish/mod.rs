@@ -35,6 +35,10 @@ pub enum PublishError {
     UnknownHost { host: String, detail: String },
     #[error("TLS handshake failed: {0}")]
     Tls(String),
+    #[error("QoS {0} is not 0, 1 or 2")]
+    Qos(u8),
+    #[error("cannot start the publishing thread: {0}")]
+    Thread(String),
     /// A JSON Lines file could not be opened or written.
     #[error("{path}: {detail}")]
     File { path: String, detail: String },

@@ -323,7 +323,7 @@ impl Worker {
         let io = std::thread::Builder::new()
             .name("posepublish-io".into())
             .spawn(move || drive(conn, queue, qos))
-            .map_err(|e| PublishError::Tls(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| PublishError::Thread(e.to_string()))?;
         let mut up = false;
         loop {
             let mut g = self.queue.lock();
@@ -420,9 +420,7 @@ impl MqttPublisher {
         limits: Limits,
         report: Reporter,
     ) -> Result<Self, PublishError> {
-        let qos = qos_of(config.qos).ok_or_else(|| {
-            PublishError::TlsSettings(format!("QoS {} is not 0, 1 or 2", config.qos))
-        })?;
+        let qos = qos_of(config.qos).ok_or(PublishError::Qos(config.qos))?;
         let uri = &config.uri;
         let client_id = config
             .client_id
@@ -472,7 +470,7 @@ impl MqttPublisher {
         let worker = std::thread::Builder::new()
             .name("posepublish-mqtt".into())
             .spawn(move || worker.run())
-            .map_err(|e| PublishError::TlsSettings(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| PublishError::Thread(e.to_string()))?;
         Ok(MqttPublisher {
             queue,
             worker: std::sync::Mutex::new(Some(worker)),
