@@ -64,6 +64,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   python3 python3-venv python3-pip python3-gi python3-gst-1.0
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  # posepublish's tests run a real MQTT broker and make TLS certificates.
+  mosquitto mosquitto-clients openssl
 )
 if [ "$WITH_MODELS" = 1 ] && ! command -v npm >/dev/null; then PACKAGES+=(npm); fi
 

@@ -5,13 +5,14 @@
 //!   `GstVideoRegionOfInterestMeta` (see [`meta`]).
 //! - `poseoverlay` draws them.
 //! - `posetracker` gives them ids that persist across frames and smooths their keypoints.
+//! - `posepublish` sends them as JSON to a JSON Lines file or an MQTT broker.
 //!
 //! The GStreamer-free logic lives in the `trtpose-core` crate (re-exported here as [`pose`],
 //! [`draw`], [`preprocess`], [`model`], [`engine`]…); the elements are thin wrappers.
 
 pub use trtpose_core::{
     calibrate, convert, cpuset, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
-    preprocess, pth, tensor, trace, track,
+    preprocess, pth, publish, tensor, trace, track,
 };
 
 pub mod meta;
@@ -19,6 +20,7 @@ pub mod video;
 
 mod jetsonguard;
 mod poseoverlay;
+mod posepublish;
 mod posetracker;
 mod trtposeinfer;
 
@@ -35,6 +37,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     trtposeinfer::register(plugin)?;
     poseoverlay::register(plugin)?;
     posetracker::register(plugin)?;
+    posepublish::register(plugin)?;
     jetsonguard::register(plugin)?;
     Ok(())
 }

@@ -329,7 +329,8 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<Result<PoseRecord, MetaError>> {
 }
 
 /// One JSON Lines record for a frame. With `track_ids` (one per person, from `posetracker`)
-/// each person also gets `track_id` (null until confirmed).
+/// each person also gets `track_id` (null until confirmed). The schema lives in
+/// [`crate::publish::record`], shared with `posepublish`.
 pub fn frame_json(
     frame: u64,
     pts: Option<gst::ClockTime>,
@@ -339,49 +340,14 @@ pub fn frame_json(
     topology: &Topology,
     track_ids: Option<&[Option<u32>]>,
 ) -> String {
-    let round = |v: f32| (v as f64 * 100.0).round() / 100.0;
-    let people: Vec<serde_json::Value> = people
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let keypoints: Vec<serde_json::Value> = topology
-                .keypoints
-                .iter()
-                .enumerate()
-                .filter_map(|(c, name)| {
-                    p.keypoints.get(c).copied().flatten().map(|k| {
-                        serde_json::json!({"name": name, "x": round(k.x), "y": round(k.y),
-                            "score": (k.score as f64 * 1e4).round() / 1e4})
-                    })
-                })
-                .collect();
-            let links: Vec<[usize; 2]> = p
-                .links
-                .iter()
-                .filter_map(|&k| topology.links.get(k).map(|&(a, b)| [a, b]))
-                .collect();
-            let mut person = serde_json::json!({
-                "score": (p.score as f64 * 1e4).round() / 1e4,
-                "bbox": [round(p.bbox.x0), round(p.bbox.y0), round(p.bbox.x1), round(p.bbox.y1)],
-                "keypoints": keypoints,
-                "links": links,
-            });
-            if let Some(ids) = track_ids {
-                person["track_id"] = ids.get(i).copied().flatten().into();
-            }
-            person
-        })
-        .collect();
-    serde_json::json!({
-        "frame": frame,
-        "pts": pts.map(|t| t.nseconds() as f64 / 1e9),
-        "reused": reused,
-        "width": size.0,
-        "height": size.1,
-        "topology": topology.name,
-        "people": people,
-    })
-    .to_string()
+    let info = crate::publish::record::FrameInfo {
+        frame,
+        pts_ns: pts.map(|t| t.nseconds()),
+        reused,
+        size,
+        topology: &topology.name,
+    };
+    crate::publish::record::frame_json(&info, people, topology, track_ids)
 }
 
 #[cfg(test)]

@@ -166,7 +166,13 @@ fn run_of<'a>(runs: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn plugin_registers_documented_elements() {
     init();
-    for name in ["trtposeinfer", "poseoverlay", "posetracker", "jetsonguard"] {
+    for name in [
+        "trtposeinfer",
+        "poseoverlay",
+        "posetracker",
+        "posepublish",
+        "jetsonguard",
+    ] {
         let e = gst::ElementFactory::make(name).build().unwrap();
         for p in e.list_properties() {
             if ["name", "parent", "qos"].contains(&p.name()) {

@@ -19,6 +19,7 @@ pub mod onnx_proto;
 pub mod pose;
 pub mod preprocess;
 pub mod pth;
+pub mod publish;
 pub mod tensor;
 pub mod trace;
 pub mod track;

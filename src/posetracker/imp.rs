@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MPL-2.0
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -12,6 +10,7 @@ use gst_video::VideoRegionOfInterestMeta;
 use super::settings::{self, Settings};
 use crate::meta::{self, PoseRecord};
 use crate::pose::{Person, Topology};
+use crate::publish::{JsonLinesWriter, PublishError};
 use crate::track::{TrackError, TrackEvent, Tracker, TrackerConfig, Update};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -42,8 +41,7 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     last_pts: Option<gst::ClockTime>,
     frames: u64,
-    json: Option<std::io::BufWriter<std::fs::File>>,
-    json_path: Option<PathBuf>,
+    json: Option<JsonLinesWriter>,
     warned_malformed: bool,
 }
 
@@ -272,7 +270,7 @@ impl PoseTracker {
         buf: &gst::BufferRef,
         entries: &[Entry],
         update: &Update,
-    ) -> Result<(), std::io::Error> {
+    ) -> Result<(), PublishError> {
         let Some(json) = state.json.as_mut() else {
             return Ok(());
         };
@@ -308,7 +306,7 @@ impl PoseTracker {
             topology,
             Some(&ids),
         );
-        writeln!(json, "{line}")
+        json.write(&line)
     }
 }
 
@@ -324,14 +322,12 @@ impl BaseTransformImpl for PoseTracker {
             gst::error_msg!(gst::LibraryError::Settings, ("Bad tracker settings: {}", e))
         })?;
         let json = match &s.json_output {
-            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-                |e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenWrite,
-                        ("Cannot create JSON output {}: {}", p.display(), e)
-                    )
-                },
-            )?)),
+            Some(p) => Some(JsonLinesWriter::open(p, false).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("Cannot create JSON output {}", e)
+                )
+            })?),
             None => None,
         };
         *self.state.lock().unwrap() = Some(State {
@@ -341,7 +337,6 @@ impl BaseTransformImpl for PoseTracker {
             last_pts: None,
             frames: 0,
             json,
-            json_path: s.json_output,
             warned_malformed: false,
         });
         Ok(())
@@ -406,16 +401,11 @@ impl BaseTransformImpl for PoseTracker {
             .as_ref()
             .map_or((0, 0), |i| (i.width(), i.height()));
         if let Err(e) = Self::write_json(state, buf, &entries, &update) {
-            let path = state
-                .json_path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
             gst::element_imp_warning!(
                 self,
                 gst::ResourceError::Write,
                 ("Cannot write JSON output; JSON output stopped"),
-                ["{path}: {e}"]
+                ["{e}"]
             );
             state.json = None;
         }

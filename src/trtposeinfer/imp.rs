@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MPL-2.0
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
@@ -19,6 +18,7 @@ use crate::meta;
 use crate::model::PoseEstimator;
 use crate::pose::Person;
 use crate::pth;
+use crate::publish::JsonLinesWriter;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -51,8 +51,7 @@ struct State {
     /// Latency reported in queries; raised (and a latency message posted) when measured
     /// processing takes longer.
     latency: gst::ClockTime,
-    json: Option<std::io::BufWriter<std::fs::File>>,
-    json_path: Option<PathBuf>,
+    json: Option<JsonLinesWriter>,
     model_path: PathBuf,
     warned_non_finite: bool,
     /// Longest wait for a batch of the shared engine (zero for a private engine).
@@ -182,14 +181,12 @@ impl TrtPoseInfer {
             gst::info!(CAT, imp = self, "pre-processing on {preprocessing}");
         }
         let json = match &s.output.json_output {
-            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-                |e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenWrite,
-                        ("Cannot create JSON output {}: {}", p.display(), e)
-                    )
-                },
-            )?)),
+            Some(p) => Some(JsonLinesWriter::open(p, false).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("Cannot create JSON output {}", e)
+                )
+            })?),
             None => None,
         };
         gst::info!(
@@ -219,7 +216,6 @@ impl TrtPoseInfer {
             inference_total: std::time::Duration::ZERO,
             latency: gst::ClockTime::ZERO,
             json,
-            json_path: s.output.json_output.clone(),
             model_path: model,
             warned_non_finite: false,
         })
@@ -454,19 +450,11 @@ impl TrtPoseInfer {
                 &state.estimator.plan().topology,
                 None,
             );
-            if let Err(e) = writeln!(json, "{line}") {
+            if let Err(e) = json.write(&line) {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
-                    (
-                        "Cannot write JSON output {}: {}; JSON output stopped",
-                        state
-                            .json_path
-                            .as_ref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                        e
-                    )
+                    ("Cannot write JSON output {}; JSON output stopped", e)
                 );
                 state.json = None;
             }

@@ -4,6 +4,7 @@
 
 pub mod board;
 pub mod harness;
+pub mod mosquitto;
 
 use std::path::{Path, PathBuf};
 
