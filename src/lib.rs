@@ -11,7 +11,7 @@
 
 pub use trtpose_core::{
     calibrate, convert, cpuset, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
-    preprocess, tensor, trace, track,
+    preprocess, quantize, tensor, trace, track,
 };
 
 pub mod meta;

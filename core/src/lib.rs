@@ -18,6 +18,7 @@ pub mod model;
 pub mod onnx_proto;
 pub mod pose;
 pub mod preprocess;
+pub mod quantize;
 pub mod tensor;
 pub mod trace;
 pub mod track;
