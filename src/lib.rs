@@ -12,7 +12,7 @@
 
 pub use trtpose_core::{
     calibrate, convert, cpuset, draw, engine, frame, guard, half, locate, model, onnx_proto, pose,
-    preprocess, pth, publish, tensor, trace, track,
+    preprocess, pth, publish, quantize, tensor, trace, track,
 };
 
 pub mod meta;

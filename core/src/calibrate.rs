@@ -75,6 +75,10 @@ pub struct Calibrator {
     session: Session,
     input_name: String,
     table: CalibrationTable,
+    /// With `with_percentiles(p)`: per tensor, the sums over inputs of the low and high
+    /// `p`-th percentiles, and how many inputs had it (for `quantize`'s activation ranges).
+    percentile: Option<f64>,
+    sums: BTreeMap<String, (f64, f64, usize)>,
 }
 
 impl Calibrator {
@@ -107,7 +111,27 @@ impl Calibrator {
             session,
             input_name,
             table: CalibrationTable::default(),
+            percentile: None,
+            sums: BTreeMap::new(),
         })
+    }
+
+    /// Also records each tensor's low and high `p`-th percentiles per input (say 99.99):
+    /// ranges that ignore the rare outliers a maximum would stretch the int8 scale for.
+    pub fn with_percentiles(mut self, p: f64) -> Self {
+        self.percentile = Some(p);
+        self
+    }
+
+    /// Mean over the inputs of each tensor's percentile range (see `with_percentiles`).
+    pub fn ranges(&self) -> crate::quantize::Ranges {
+        self.sums
+            .iter()
+            .map(|(name, &(lo, hi, n))| {
+                let n = n.max(1) as f64;
+                (name.clone(), ((lo / n) as f32, (hi / n) as f32))
+            })
+            .collect()
     }
 
     /// Adds one network input (already pre-processed like the element does).
@@ -119,6 +143,13 @@ impl Calibrator {
                 let v = d.iter().fold(0f32, |m, x| m.max(x.abs()));
                 let e = self.table.ranges.entry(name.clone()).or_insert(0.0);
                 *e = e.max(v);
+                if let Some((lo, hi)) = self
+                    .percentile
+                    .and_then(|p| crate::quantize::percentiles(d, p))
+                {
+                    let s = self.sums.entry(name.clone()).or_insert((0.0, 0.0, 0));
+                    *s = (s.0 + lo as f64, s.1 + hi as f64, s.2 + 1);
+                }
                 let t = TensorRef::from_array_view((shape.to_vec(), d)).map_err(fail)?;
                 self.session
                     .run(ort::inputs![name.as_str() => t])
@@ -140,6 +171,13 @@ impl Calibrator {
                     .fold(0f32, |m, x| m.max(x.abs()));
                 let e = self.table.ranges.entry(name.to_string()).or_insert(0.0);
                 *e = e.max(v);
+                if let Some((lo, hi)) = self
+                    .percentile
+                    .and_then(|p| crate::quantize::percentiles(data, p))
+                {
+                    let s = self.sums.entry(name.to_string()).or_insert((0.0, 0.0, 0));
+                    *s = (s.0 + lo as f64, s.1 + hi as f64, s.2 + 1);
+                }
             }
         }
         self.table.inputs_seen += 1;

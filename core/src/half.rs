@@ -59,7 +59,7 @@ fn round_shift(value: u32, shift: u32) -> u32 {
 }
 
 /// Float values of a FLOAT tensor (from `float_data` or `raw_data`).
-fn tensor_floats(fields: &[Field]) -> Result<Vec<f32>, OnnxError> {
+pub(crate) fn tensor_floats(fields: &[Field]) -> Result<Vec<f32>, OnnxError> {
     let mut values = Vec::new();
     for f in fields {
         match f {

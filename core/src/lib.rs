@@ -20,6 +20,7 @@ pub mod pose;
 pub mod preprocess;
 pub mod pth;
 pub mod publish;
+pub mod quantize;
 pub mod tensor;
 pub mod trace;
 pub mod track;

@@ -96,6 +96,14 @@ pub enum Precision {
         )
     )]
     Fp16 = 1,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "Int8 on the CPU: the MODEL.int8.onnx copy from `trtposeconvert quantize`; GPU backends stay float",
+            nick = "int8"
+        )
+    )]
+    Int8 = 2,
 }
 
 /// Loads the engine a failing GPU backend hands over to (see [`select::cpu_fallback`]).

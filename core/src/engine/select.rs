@@ -66,6 +66,24 @@ fn cuda_model(model: &Path, fp16: bool, notes: &mut Vec<String>) -> PathBuf {
     model.to_path_buf()
 }
 
+/// The model file the CPU runs: with `int8`, the `MODEL.int8.onnx` copy when it exists (a
+/// note says so when it does not, and the CPU runs the float32 model).
+fn cpu_model(model: &Path, int8: bool, notes: &mut Vec<String>) -> PathBuf {
+    if !int8 {
+        return model.to_path_buf();
+    }
+    let quantized = crate::quantize::int8_path(model);
+    if quantized.is_file() {
+        return quantized;
+    }
+    notes.push(format!(
+        "precision=int8 but there is no int8 copy at {}; the CPU runs the float32 model. Make one with: trtposeconvert quantize {} --calibrate FRAMES_FOLDER",
+        quantized.display(),
+        model.display()
+    ));
+    model.to_path_buf()
+}
+
 /// Loads `model` on the best backend `options.backend` allows here.
 pub fn select(
     runtime: &OrtRuntime,
@@ -97,9 +115,11 @@ pub fn select(
     } else {
         model.to_path_buf()
     };
+    let cpu = cpu_model(model, options.precision == Precision::Int8, &mut notes);
     let model_for = |b: Backend| match b {
         Backend::Cuda => cuda.as_path(),
-        _ => model,
+        Backend::Cpu => cpu.as_path(),
+        Backend::TensorRt => model,
     };
     let engine = OrtEngine::load_chain_with(runtime, model_for, options, &chain, &mut skipped)?;
     Ok(Selection {
@@ -116,7 +136,8 @@ pub fn cpu_fallback(
     model: &Path,
     options: &EngineOptions,
 ) -> super::FallbackLoader {
-    let (model, options) = (model.to_path_buf(), options.clone());
+    let model = cpu_model(model, options.precision == Precision::Int8, &mut Vec::new());
+    let options = options.clone();
     Box::new(move || {
         let engine = OrtEngine::load_on(runtime, &model, &options, Backend::Cpu)?;
         Ok(Box::new(engine) as Box<dyn Engine>)

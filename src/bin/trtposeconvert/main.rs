@@ -25,6 +25,7 @@ mod e2e;
 mod frames;
 mod half;
 mod import;
+mod quantize;
 mod streams;
 mod validate;
 
@@ -74,6 +75,9 @@ enum Command {
     /// Write an fp16 copy of a model for the GPU backends (inputs and outputs stay float32);
     /// trtposeinfer precision=fp16 loads it.
     Half(half::HalfArgs),
+    /// Write an int8 copy of a model for the CPU, calibrated on a folder of frames;
+    /// trtposeinfer precision=int8 loads it.
+    Quantize(quantize::QuantizeArgs),
     /// Run frames through the GPU path (GPU pre-processing + CUDA) and the CPU path and
     /// compare network inputs, outputs and people.
     Compare(compare::CompareArgs),
@@ -197,6 +201,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(&ctx, a).map(|_| true),
         Command::Compare(a) => compare::run(&ctx, a),
         Command::Half(a) => half::run(&ctx, a).map(|_| true),
+        Command::Quantize(a) => quantize::run(&ctx, a).map(|_| true),
         Command::Status(a) => diagnose::run_status(&ctx, a).map(|_| true),
         Command::Diagnose(a) => diagnose::run(&ctx, a, &config).map(|_| true),
         Command::Config(a) => config::run(a).map(|_| true),
