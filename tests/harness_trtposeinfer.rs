@@ -78,6 +78,7 @@ fn properties_have_documented_defaults_ranges_and_round_trip() {
         ("device-id", 0.0, 0.0, 63.0),
         ("gpu-mem-limit", 0.0, 0.0, (1u64 << 20) as f64),
         ("max-batch", 8.0, 1.0, 256.0),
+        ("shared-instances", 1.0, 1.0, 16.0),
         ("batch-timeout", 10_000.0, 0.0, 10_000_000.0),
     ] {
         assert_numeric(&e, name, default, min, max);

@@ -215,6 +215,33 @@ fn a_model_with_a_fixed_batch_of_four_serves_three_streams_with_padded_runs() {
     );
 }
 
+#[test]
+fn two_instances_run_batches_side_by_side_and_keep_each_streams_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("rn18-dynamic.onnx");
+    common::generate_model(&["resnet18", "--size", "128", "--batch", "0"], &model);
+    let infer = format!("model={} threads=1", q(&model));
+    let group = "rn18-two-instances";
+    let desc = branches(
+        &PHOTOS,
+        4,
+        &format!(
+            "{infer} shared-engine={group} shared-instances=2 max-batch=2 batch-timeout=2000000"
+        ),
+    );
+    let shared = run(&desc, PHOTOS.len(), || {});
+    let private = private_runs(&PHOTOS, 4, &infer);
+    for (i, (s, p)) in shared.iter().zip(&private).enumerate() {
+        assert_eq!(s.len(), 4);
+        for (frame, (fs, fp)) in s.iter().zip(p).enumerate() {
+            assert_same_people(fs, fp, &format!("{} frame {frame}", PHOTOS[i]));
+        }
+    }
+    let fill = batch_fill(&desc.replace("appsink", "fakesink"), group);
+    assert_eq!(fill.frames, 16);
+    assert_eq!(fill.max_fill, 2, "{fill:?}");
+}
+
 /// Plays `desc` to EOS and reads the group's counters before stopping it.
 fn batch_fill(desc: &str, group: &str) -> shared::GroupStats {
     common::runtime();

@@ -246,6 +246,7 @@ impl TrtPoseInfer {
             options: options.clone(),
             max_batch: s.share.max_batch as usize,
             timeout: std::time::Duration::from_micros(s.share.batch_timeout_us),
+            instances: s.share.instances as usize,
         };
         let handle = shared::join(&s.share.group, config, load).map_err(|e| match e {
             shared::ShareError::Mismatch { .. } => {

@@ -44,6 +44,7 @@ pub(super) struct ShareSettings {
     pub group: String,
     pub max_batch: u32,
     pub batch_timeout_us: u64,
+    pub instances: u32,
 }
 
 /// What the element does with the people found; read at every buffer.
@@ -95,6 +96,7 @@ impl Default for Settings {
                 group: String::new(),
                 max_batch: 8,
                 batch_timeout_us: 10_000,
+                instances: 1,
             },
         }
     }
@@ -369,7 +371,7 @@ fn share_properties(s: &Settings) -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecString::builder("shared-engine")
             .nick("Shared engine")
-            .blurb("Name of an engine shared by every trtposeinfer of the process that names it: the model is loaded once and their frames run in batches. Elements of one group must set model, backend, precision, device-id, threads, the GPU options, max-batch and batch-timeout alike (else an error at start); thresholds and other decoding properties stay per element. Empty = a private engine")
+            .blurb("Name of an engine shared by every trtposeinfer of the process that names it: the model is loaded once and their frames run in batches. Elements of one group must set model, backend, precision, device-id, threads, the GPU options, max-batch, batch-timeout and shared-instances alike (else an error at start); thresholds and other decoding properties stay per element. Empty = a private engine")
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("max-batch")
@@ -378,6 +380,14 @@ fn share_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .minimum(1)
             .maximum(256)
             .default_value(s.share.max_batch)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("shared-instances")
+            .nick("Shared engine instances")
+            .blurb("shared-engine: copies of the model running batches side by side. On a GPU 2 overlap one batch's copies and decoding with the next one's network (set max-batch to about streams / instances); each copy takes the model's memory again")
+            .minimum(1)
+            .maximum(16)
+            .default_value(s.share.instances)
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt64::builder("batch-timeout")
@@ -437,6 +447,7 @@ impl Settings {
                     .unwrap_or_default()
             }
             "max-batch" => self.share.max_batch = get(value),
+            "shared-instances" => self.share.instances = get(value),
             "batch-timeout" => {
                 self.share.batch_timeout_us = value.get().expect("type checked upstream")
             }
@@ -481,6 +492,7 @@ impl Settings {
                 .then(|| self.share.group.clone())
                 .to_value(),
             "max-batch" => self.share.max_batch.to_value(),
+            "shared-instances" => self.share.instances.to_value(),
             "batch-timeout" => self.share.batch_timeout_us.to_value(),
             _ => return None,
         })

@@ -32,6 +32,9 @@ pub struct GroupConfig {
     pub max_batch: usize,
     /// Longest time the oldest waiting frame waits for others.
     pub timeout: Duration,
+    /// Engines (copies of the model) running batches side by side: on a GPU a second one
+    /// overlaps one batch's copies and decoding with the next one's network.
+    pub instances: usize,
 }
 
 impl GroupConfig {
@@ -51,6 +54,7 @@ impl GroupConfig {
             ("gpu-preprocess", a.gpu_preprocess != b.gpu_preprocess),
             ("max-batch", self.max_batch != other.max_batch),
             ("batch-timeout", self.timeout != other.timeout),
+            ("shared-instances", self.instances != other.instances),
         ];
         let mut out: Vec<&'static str> = checks
             .iter()
@@ -117,13 +121,13 @@ impl GroupStats {
 static GROUPS: LazyLock<Mutex<HashMap<String, Weak<Group>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Joins the group `name`, loading its engine with `load` if the group is not loaded yet.
-/// `load` runs at most once per group formation, under the registry lock, so two elements
-/// starting together never load the model twice.
+/// Joins the group `name`, loading its engines with `load` if the group is not loaded yet.
+/// `load` runs once per instance when the group forms, under the registry lock, so two
+/// elements starting together never load the model twice.
 pub fn join(
     name: &str,
     config: GroupConfig,
-    load: impl FnOnce() -> Result<Box<dyn Engine>, EngineError>,
+    mut load: impl FnMut() -> Result<Box<dyn Engine>, EngineError>,
 ) -> Result<SharedHandle, ShareError> {
     let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(group) = groups.get(name).and_then(Weak::upgrade) {
@@ -136,17 +140,20 @@ pub fn join(
         }
         return Ok(SharedHandle::new(group));
     }
-    let engine = load().map_err(|source| ShareError::Load {
-        group: name.to_string(),
-        source,
-    })?;
+    let engines = (0..config.instances.max(1))
+        .map(|_| load())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| ShareError::Load {
+            group: name.to_string(),
+            source,
+        })?;
     let loads = {
         let mut all = LOADS.lock().unwrap_or_else(|e| e.into_inner());
         let n = all.entry(name.to_string()).or_insert(0);
         *n += 1;
         *n
     };
-    let group = Group::start(name, config, engine, loads)?;
+    let group = Group::start(name, config, engines, loads)?;
     groups.retain(|_, g| g.strong_count() > 0);
     groups.insert(name.to_string(), Arc::downgrade(&group));
     Ok(SharedHandle::new(group))
@@ -282,16 +289,17 @@ struct Group {
     members: Arc<AtomicUsize>,
     stats: Arc<Mutex<GroupStats>>,
     sender: Mutex<Option<Sender<Request>>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Group {
     fn start(
         name: &str,
         config: GroupConfig,
-        engine: Box<dyn Engine>,
+        engines: Vec<Box<dyn Engine>>,
         loads: usize,
     ) -> Result<Arc<Group>, ShareError> {
+        let engine = &engines[0];
         // A fixed batch dimension caps the batch (1 = shared memory, no batching) and every
         // run must fill it. On a GPU every run is padded to the full batch too: a shape that
         // changes from run to run re-binds device buffers and re-plans the network, which
@@ -327,30 +335,41 @@ impl Group {
             members: members.clone(),
             stats: stats.clone(),
             sender: Mutex::new(Some(tx)),
-            worker: Mutex::new(None),
+            workers: Mutex::new(Vec::new()),
             config,
         });
-        let scheduler = Scheduler {
-            engine,
+        let queue = Arc::new(Mutex::new(Queue {
             rx,
             pending: VecDeque::new(),
-            max_batch,
-            pad_to,
-            timeout: group.config.timeout,
-            members,
-            stats,
-            outputs: Vec::new(),
-            f32s: Vec::new(),
-            i32s: Vec::new(),
-        };
-        let worker = std::thread::Builder::new()
-            .name(format!("shared-engine-{name}"))
-            .spawn(move || scheduler.run())
-            .map_err(|e| ShareError::Thread {
-                group: name.to_string(),
-                reason: e.to_string(),
-            })?;
-        *group.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
+        }));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        for (k, engine) in engines.into_iter().enumerate() {
+            let scheduler = Scheduler {
+                engine,
+                queue: queue.clone(),
+                max_batch,
+                pad_to,
+                timeout: group.config.timeout,
+                members: members.clone(),
+                in_flight: in_flight.clone(),
+                stats: stats.clone(),
+                outputs: Vec::new(),
+                f32s: Vec::new(),
+                i32s: Vec::new(),
+            };
+            let worker = std::thread::Builder::new()
+                .name(format!("shared-engine-{name}-{k}"))
+                .spawn(move || scheduler.run())
+                .map_err(|e| ShareError::Thread {
+                    group: name.to_string(),
+                    reason: e.to_string(),
+                })?;
+            group
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(worker);
+        }
         Ok(group)
     }
 
@@ -383,22 +402,31 @@ impl Drop for Group {
     fn drop(&mut self) {
         // Closing the channel ends the worker once it has answered what it holds.
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        for worker in workers {
             let _ = worker.join();
         }
     }
 }
 
-struct Scheduler {
-    engine: Box<dyn Engine>,
+/// Where requests wait; one instance at a time gathers its batch from it.
+struct Queue {
     rx: Receiver<Request>,
     /// Requests received but left out of the last batch (another shape).
     pending: VecDeque<Request>,
+}
+
+/// One instance: its engine runs the batches it gathers.
+struct Scheduler {
+    engine: Box<dyn Engine>,
+    queue: Arc<Mutex<Queue>>,
     max_batch: usize,
     /// Images every run is padded to (repeating the last one), when the shape must not vary.
     pad_to: Option<usize>,
     timeout: Duration,
     members: Arc<AtomicUsize>,
+    /// Frames in batches other instances are running: their streams cannot submit now.
+    in_flight: Arc<AtomicUsize>,
     stats: Arc<Mutex<GroupStats>>,
     outputs: Vec<OutputBuffer>,
     f32s: Vec<f32>,
@@ -408,47 +436,58 @@ struct Scheduler {
 impl Scheduler {
     fn run(mut self) {
         loop {
-            let first = match self.pending.pop_front() {
-                Some(r) => r,
-                None => match self.rx.recv() {
-                    Ok(r) => r,
-                    Err(_) => return,
-                },
+            let Some((batch, closed)) = self.gather() else {
+                return;
             };
-            let deadline = first.arrived + self.timeout;
-            let mut batch = vec![first];
-            // Others with the same shape already waiting join at once.
-            let mut i = 0;
-            while i < self.pending.len() && batch.len() < self.max_batch {
-                if self.pending[i].work.batches_with(&batch[0].work) {
-                    batch.push(self.pending.remove(i).expect("index checked"));
-                } else {
-                    i += 1;
-                }
-            }
-            let mut closed = false;
-            while batch.len() < self.max_batch {
-                // Every member is waiting on this batch or the queue: nobody else can come.
-                let waiting = batch.len() + self.pending.len();
-                if waiting >= self.members.load(Ordering::SeqCst) {
-                    break;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
-                    Ok(r) if r.work.batches_with(&batch[0].work) => batch.push(r),
-                    Ok(r) => self.pending.push_back(r),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        closed = true;
-                        break;
-                    }
-                }
-            }
+            let n = batch.len();
+            self.in_flight.fetch_add(n, Ordering::SeqCst);
             self.run_batch(batch);
-            if closed && self.pending.is_empty() {
+            self.in_flight.fetch_sub(n, Ordering::SeqCst);
+            if closed {
                 return;
             }
         }
+    }
+
+    /// The next batch, and whether the group is closing; `None` once it closed and nothing
+    /// is left. Holds the queue while gathering, so instances take turns.
+    fn gather(&mut self) -> Option<(Vec<Request>, bool)> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let q = &mut *queue;
+        let first = match q.pending.pop_front() {
+            Some(r) => r,
+            None => q.rx.recv().ok()?,
+        };
+        let deadline = first.arrived + self.timeout;
+        let mut batch = vec![first];
+        // Others with the same shape already waiting join at once.
+        let mut i = 0;
+        while i < q.pending.len() && batch.len() < self.max_batch {
+            if q.pending[i].work.batches_with(&batch[0].work) {
+                batch.push(q.pending.remove(i).expect("index checked"));
+            } else {
+                i += 1;
+            }
+        }
+        let mut closed = false;
+        while batch.len() < self.max_batch {
+            // Every member is waiting here or in a running batch: nobody else can come.
+            let waiting = batch.len() + q.pending.len() + self.in_flight.load(Ordering::SeqCst);
+            if waiting >= self.members.load(Ordering::SeqCst) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match q.rx.recv_timeout(left) {
+                Ok(r) if r.work.batches_with(&batch[0].work) => batch.push(r),
+                Ok(r) => q.pending.push_back(r),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        Some((batch, closed && q.pending.is_empty()))
     }
 
     fn run_batch(&mut self, batch: Vec<Request>) {
@@ -729,6 +768,7 @@ mod tests {
             options: EngineOptions::default(),
             max_batch: 8,
             timeout: Duration::from_millis(10),
+            instances: 1,
         };
         assert!(a.differences(&a.clone()).is_empty());
         let mut b = a.clone();
@@ -738,5 +778,8 @@ mod tests {
         let mut c = a.clone();
         c.options.int8_calibration = Some("/c".into());
         assert_eq!(a.differences(&c), ["engine options"]);
+        let mut d = a.clone();
+        d.instances = 2;
+        assert_eq!(a.differences(&d), ["shared-instances"]);
     }
 }

@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// With --streams: longest wait of a frame for others, in µs.
     #[arg(long, default_value_t = 10_000, requires = "streams")]
     batch_timeout: u64,
+    /// With --streams: engines running batches side by side.
+    #[arg(long, default_value_t = 1, requires = "streams")]
+    instances: usize,
 }
 
 /// Mean milliseconds per run, after three warm-up runs.
@@ -134,6 +137,7 @@ pub fn run(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
                 threads: a.threads,
                 max_batch: a.max_batch.max(1),
                 timeout: std::time::Duration::from_micros(a.batch_timeout),
+                instances: a.instances.max(1),
             },
         );
     }

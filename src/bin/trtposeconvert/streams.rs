@@ -21,6 +21,7 @@ pub struct StreamsSetup {
     pub threads: usize,
     pub max_batch: usize,
     pub timeout: Duration,
+    pub instances: usize,
 }
 
 const GROUP: &str = "trtposeconvert-bench";
@@ -112,6 +113,7 @@ pub fn bench(
         options: opts.clone(),
         max_batch: s.max_batch,
         timeout: s.timeout,
+        instances: s.instances,
     };
     let member = || -> Result<Box<dyn Engine>, String> {
         let handle = shared::join(GROUP, config.clone(), load).map_err(|e| e.to_string())?;
@@ -122,12 +124,13 @@ pub fn bench(
     let (many, stats) = fps(s.streams, s.iterations, frame, &member)?;
     let stats = stats.unwrap_or_default();
     println!(
-        "{}: {backend}, {}x{} frames, max-batch {}, batch-timeout {} µs",
+        "{}: {backend}, {}x{} frames, max-batch {}, batch-timeout {} µs, {} instance(s)",
         model.display(),
         frame.width,
         frame.height,
         s.max_batch,
-        s.timeout.as_micros()
+        s.timeout.as_micros(),
+        s.instances
     );
     println!("  1 stream, private engine   : {single:>9.1} frames/s");
     println!(
