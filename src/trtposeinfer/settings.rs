@@ -238,7 +238,7 @@ fn engine_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("precision", Precision::Fp32)
             .nick("Precision")
-            .blurb("Arithmetic on the GPU backends. fp16 runs MODEL.fp16.onnx (made by `trtposeconvert half MODEL`) on CUDA and sets TensorRT's fp16 mode; without that file CUDA stays fp32 with a warning. The CPU always runs the float32 model")
+            .blurb("Numeric precision. fp16 runs MODEL.fp16.onnx (made by `trtposeconvert half MODEL`) on CUDA and sets TensorRT's fp16 mode; without that file CUDA stays fp32 with a warning. int8 runs MODEL.int8.onnx (made by `trtposeconvert quantize MODEL --calibrate FRAMES`) on the CPU; without it the CPU stays fp32 with a warning")
             .mutable_ready()
             .build(),
         glib::ParamSpecBoolean::builder("cuda-graph")
