@@ -76,7 +76,8 @@ pub enum BackendRequest {
     TensorRt = 3,
 }
 
-/// Numeric precision on the GPU (element property `precision`, `GstTrtPosePrecision`).
+/// Numeric precision: fp16 on the GPU, int8 on the CPU (element property `precision`,
+/// `GstTrtPosePrecision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "glib", derive(glib::Enum))]
 #[cfg_attr(feature = "glib", enum_type(name = "GstTrtPosePrecision"))]
