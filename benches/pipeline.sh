@@ -27,3 +27,13 @@ pyf=$(echo "$py" | sed -n 's/.*python_fps=\([0-9.]*\).*/\1/p')
 awk -v r="$raw" -v p="$pipe" -v y="$pyf" 'BEGIN {
   printf "pipeline / raw    : %8.3f  (target >= 0.95)\n", p / r;
   printf "pipeline / python : %8.3f  (target >= 1.3)\n", p / y }'
+# With an int8 copy beside the model (trtposeconvert quantize), the same pipeline on it
+# against the same float Python baseline.
+INT8="${MODEL%.onnx}.int8.onnx"
+if [ -f "$INT8" ]; then
+  q=$(./target/release/examples/bench_pipeline "$VIDEO" "$INT8" "$THREADS" "$SIZE")
+  qpipe=$(echo "$q" | sed -n 's/.*pipeline_fps=\([0-9.]*\).*/\1/p')
+  awk -v q="$qpipe" -v y="$pyf" 'BEGIN {
+    printf "int8 pipeline     : %8.2f FPS\n", q;
+    printf "int8 pipeline / python (float) : %8.3f  (target >= 1.3)\n", q / y }'
+fi
