@@ -78,6 +78,66 @@ fn trtpose_run_writes_an_annotated_video_and_json_lines() {
     );
 }
 
+/// Width, height and RGB bytes of a PNG.
+fn png_rgb(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    common::load_png_rgb(path)
+}
+
+#[test]
+fn trtpose_run_annotates_a_still_image_with_one_json_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = common::media("basketball1.png");
+    let out = dir.path().join("annotated.png");
+    let json = dir.path().join("people.jsonl");
+    let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
+        .arg(&photo)
+        .arg("--output")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .arg("--model")
+        .arg(common::model("movenet-multipose.onnx"))
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    let text = common::output_text(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("done: 1 frames") && text.contains("image: "),
+        "{text}"
+    );
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "one record for one picture");
+    let people = records[0]["people"].as_array().unwrap();
+    assert!(!people.is_empty(), "the photo has a player");
+    // The picture keeps its size and gains skeletons: pixels change near the people only.
+    let (w, h, original) = png_rgb(&photo);
+    let (ow, oh, annotated) = png_rgb(&out);
+    assert_eq!((ow, oh), (w, h));
+    let changed = original
+        .iter()
+        .zip(&annotated)
+        .filter(|(a, b)| a.abs_diff(**b) > 40)
+        .count();
+    assert!(changed > 500, "{changed} bytes changed: no skeletons drawn");
+    assert!(changed < original.len() / 4, "{changed} bytes changed");
+    // A still image cannot become a video.
+    let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
+        .arg(&photo)
+        .arg("--output")
+        .arg(dir.path().join("x.mp4"))
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    let text = common::output_text(&o);
+    assert!(!o.status.success());
+    assert!(text.contains("must be .png or .jpg"), "{text}");
+}
+
 #[test]
 fn trtpose_run_explains_a_missing_model() {
     let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))

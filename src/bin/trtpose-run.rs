@@ -14,9 +14,10 @@ use gst::prelude::*;
 #[derive(Debug, clap::Parser)]
 #[command(name = "trtpose-run", version, about, long_about = None)]
 struct Args {
-    /// Video file to process.
+    /// Video file, or a still image (.jpg, .jpeg, .png), to process.
     input: PathBuf,
-    /// Output video [default: <input stem>_pose.mp4 beside the input].
+    /// Output video, or for a still image the annotated picture (.png or .jpg) [default:
+    /// <input stem>_pose.mp4, or _pose.png/.jpg as the image, beside the input].
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// JSON Lines output [default: the output video's name with .jsonl].
@@ -108,6 +109,16 @@ impl GuardArgs {
     }
 }
 
+/// The still-image formats read and written, by extension.
+fn image_kind(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "jpg" | "jpeg" => Some("jpg"),
+        "png" => Some("png"),
+        _ => None,
+    }
+}
+
 impl Args {
     fn output(&self) -> PathBuf {
         self.output.clone().unwrap_or_else(|| {
@@ -116,7 +127,8 @@ impl Args {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or("out".into());
-            self.input.with_file_name(format!("{stem}_pose.mp4"))
+            let ext = image_kind(&self.input).unwrap_or("mp4");
+            self.input.with_file_name(format!("{stem}_pose.{ext}"))
         })
     }
 
@@ -155,6 +167,21 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
     if !args.input.is_file() {
         return Err(format!("input {} not found", args.input.display()));
     }
+    // A still image is one frame: encoded as the output's picture format, not as video.
+    let (encode, video) = match image_kind(&args.input) {
+        Some(_) => match image_kind(output) {
+            Some("jpg") => ("jpegenc", output.to_path_buf()),
+            Some(_) => ("pngenc", output.to_path_buf()),
+            None => {
+                return Err(format!(
+                    "{} is a still image: the output must be .png or .jpg, not {}",
+                    args.input.display(),
+                    output.display()
+                ));
+            }
+        },
+        None => encoder(output),
+    };
     let model = match &args.model {
         Some(m) => m.clone(),
         None => gsttrtpose::locate::default_model().map_err(|e| e.to_string())?,
@@ -162,7 +189,7 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let (encode, video) = encoder(output);
+
     let ort = args
         .ort_library
         .as_ref()
@@ -207,7 +234,12 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     result?;
     print_final_stats(&progress, &backend, threads, cpus.as_deref());
-    println!("video: {}\njson:  {}", video.display(), json.display());
+    let what = if image_kind(&args.input).is_some() {
+        "image"
+    } else {
+        "video"
+    };
+    println!("{what}: {}\njson:  {}", video.display(), json.display());
     Ok(())
 }
 
