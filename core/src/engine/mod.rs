@@ -122,7 +122,7 @@ impl BackendRequest {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     Runtime(String),

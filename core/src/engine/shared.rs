@@ -495,7 +495,7 @@ impl Scheduler {
         let mut counts: Vec<usize> = batch.iter().map(|r| r.work.images()).collect();
         let n = counts.iter().sum::<usize>();
         let padding = self.pad_to.map_or(0, |p| p.saturating_sub(n));
-        let result = self.execute(&batch, padding);
+        let result = self.execute(&batch, n, padding);
         counts.push(padding);
         if let Ok(mut s) = self.stats.lock() {
             s.batches += 1;
@@ -520,8 +520,14 @@ impl Scheduler {
         }
     }
 
-    /// Runs the requests as one batch, followed by `padding` copies of the last image.
-    fn execute(&mut self, batch: &[Request], padding: usize) -> Result<(), EngineError> {
+    /// Runs the requests (`images` in all) as one batch, followed by `padding` copies of the
+    /// last image.
+    fn execute(
+        &mut self,
+        batch: &[Request],
+        images: usize,
+        padding: usize,
+    ) -> Result<(), EngineError> {
         match &batch[0].work {
             Work::Frame { format, .. } => {
                 let format = *format;
@@ -553,7 +559,6 @@ impl Scheduler {
                 }
             }
             Work::Tensor { shape, .. } => {
-                let images: usize = batch.iter().map(|r| r.work.images()).sum();
                 let mut shape = shape.clone();
                 if let Some(first) = shape.first_mut() {
                     *first = images + padding;
@@ -625,23 +630,7 @@ fn split(
 /// The same failure for every request of a batch (the variant decides the failover).
 fn reply_all(batch: Vec<Request>, error: &EngineError) {
     for request in batch {
-        let _ = request.reply.send(Err(same_error(error)));
-    }
-}
-
-fn same_error(e: &EngineError) -> EngineError {
-    match e {
-        EngineError::Runtime(s) => EngineError::Runtime(s.clone()),
-        EngineError::Model { path, problem } => EngineError::Model {
-            path: path.clone(),
-            problem: problem.clone(),
-        },
-        EngineError::BackendUnavailable { backend, reason } => EngineError::BackendUnavailable {
-            backend: *backend,
-            reason: reason.clone(),
-        },
-        EngineError::Inference(s) => EngineError::Inference(s.clone()),
-        EngineError::Device(s) => EngineError::Device(s.clone()),
+        let _ = request.reply.send(Err(error.clone()));
     }
 }
 
