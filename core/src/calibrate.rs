@@ -140,16 +140,7 @@ impl Calibrator {
         let name = self.input_name.clone();
         let outputs = match input {
             InputData::F32(d) => {
-                let v = d.iter().fold(0f32, |m, x| m.max(x.abs()));
-                let e = self.table.ranges.entry(name.clone()).or_insert(0.0);
-                *e = e.max(v);
-                if let Some((lo, hi)) = self
-                    .percentile
-                    .and_then(|p| crate::quantize::percentiles(d, p))
-                {
-                    let s = self.sums.entry(name.clone()).or_insert((0.0, 0.0, 0));
-                    *s = (s.0 + lo as f64, s.1 + hi as f64, s.2 + 1);
-                }
+                observe(&mut self.table, &mut self.sums, self.percentile, &name, d);
                 let t = TensorRef::from_array_view((shape.to_vec(), d)).map_err(fail)?;
                 self.session
                     .run(ort::inputs![name.as_str() => t])
@@ -165,19 +156,7 @@ impl Calibrator {
         for (name, value) in outputs.iter() {
             // Integer tensors (shapes, indices) are not quantized.
             if let Ok((_, data)) = value.try_extract_tensor::<f32>() {
-                let v = data
-                    .iter()
-                    .filter(|x| x.is_finite())
-                    .fold(0f32, |m, x| m.max(x.abs()));
-                let e = self.table.ranges.entry(name.to_string()).or_insert(0.0);
-                *e = e.max(v);
-                if let Some((lo, hi)) = self
-                    .percentile
-                    .and_then(|p| crate::quantize::percentiles(data, p))
-                {
-                    let s = self.sums.entry(name.to_string()).or_insert((0.0, 0.0, 0));
-                    *s = (s.0 + lo as f64, s.1 + hi as f64, s.2 + 1);
-                }
+                observe(&mut self.table, &mut self.sums, self.percentile, name, data);
             }
         }
         self.table.inputs_seen += 1;
@@ -186,6 +165,27 @@ impl Calibrator {
 
     pub fn finish(self) -> CalibrationTable {
         self.table
+    }
+}
+
+/// Records one tensor's values of one input: its largest finite magnitude, and with
+/// `percentile` its low and high percentiles.
+fn observe(
+    table: &mut CalibrationTable,
+    sums: &mut BTreeMap<String, (f64, f64, usize)>,
+    percentile: Option<f64>,
+    name: &str,
+    data: &[f32],
+) {
+    let v = data
+        .iter()
+        .filter(|x| x.is_finite())
+        .fold(0f32, |m, x| m.max(x.abs()));
+    let e = table.ranges.entry(name.to_string()).or_insert(0.0);
+    *e = e.max(v);
+    if let Some((lo, hi)) = percentile.and_then(|p| crate::quantize::percentiles(data, p)) {
+        let s = sums.entry(name.to_string()).or_insert((0.0, 0.0, 0));
+        *s = (s.0 + lo as f64, s.1 + hi as f64, s.2 + 1);
     }
 }
 

@@ -229,7 +229,8 @@ pub fn quantize(
         }
     };
     let mut report = QuantizeReport::default();
-    let mut quantized: Vec<usize> = Vec::new();
+    // Each quantized conv: its node, its activation input and its float weights.
+    let mut quantized: Vec<(usize, String, Vec<usize>, Vec<f32>)> = Vec::new();
     let mut wrap: BTreeMap<String, (f32, u8)> = BTreeMap::new();
     for (i, n) in nodes.iter().enumerate() {
         // ONNX Runtime's CPU has no integer ConvTranspose: quantizing one only adds work.
@@ -245,10 +246,10 @@ pub fn quantize(
         };
         let near_output = tail[i].is_none_or(|t| t <= options.float_tail);
         match (near_output, weights(n), params(&x), params(&y)) {
-            (false, Some(_), Some(px), Some(py)) => {
-                wrap.insert(x, px);
+            (false, Some((dims, w)), Some(px), Some(py)) => {
+                wrap.insert(x.clone(), px);
                 wrap.insert(y, py);
-                quantized.push(i);
+                quantized.push((i, x, dims, w));
             }
             _ => report.convs_float += 1,
         }
@@ -309,9 +310,7 @@ pub fn quantize(
         }
     }
     // Weights (per output channel, symmetric int8) and biases (int32).
-    for (k, &i) in quantized.iter().enumerate() {
-        let n = &nodes[i];
-        let (dims, w) = weights(n).expect("checked above");
+    for (k, (i, x, dims, w)) in quantized.into_iter().enumerate() {
         let m = dims[0];
         let per = w.len() / m.max(1);
         let scales: Vec<f32> = w
@@ -346,7 +345,7 @@ pub fn quantize(
             &wdq,
             Some(0),
         ));
-        let x_scale = wrap[&original_input(&nodes[i].inputs[0], &renamed)].0;
+        let x_scale = wrap[&x].0;
         let mut inputs = nodes[i].inputs.clone();
         inputs[1] = wdq;
         if let Some(b) = inputs.get(2).and_then(|b| inits.get(b)) {
@@ -420,14 +419,6 @@ pub fn quantize(
 /// Layers counted by `float_tail`.
 fn is_conv(op: &str) -> bool {
     matches!(op, "Conv" | "ConvTranspose")
-}
-
-/// The float tensor a renamed input stands for.
-fn original_input(input: &str, renamed: &HashMap<String, String>) -> String {
-    renamed
-        .iter()
-        .find_map(|(orig, dq)| (dq == input).then(|| orig.clone()))
-        .unwrap_or_else(|| input.to_string())
 }
 
 /// Whether an initializer is also declared as a graph input (then it stays).
