@@ -25,6 +25,18 @@ pub enum FrameError {
         stride: usize,
         need: usize,
     },
+    #[error(
+        "crop {w}x{h} at ({x}, {y}) does not fit a {width}x{height} frame aligned to {align} px"
+    )]
+    BadCrop {
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+        width: usize,
+        height: usize,
+        align: usize,
+    },
     #[error("plane {plane} stride {stride} is below the row size {row}")]
     StrideTooSmall {
         plane: usize,
@@ -122,6 +134,16 @@ impl PixelFormat {
             PixelFormat::I420 | PixelFormat::Yv12 => 3,
             PixelFormat::Nv12 | PixelFormat::Nv21 => 2,
             _ => 1,
+        }
+    }
+
+    /// Alignment of a crop's origin and size in pixels: 2 where chroma is subsampled, so a
+    /// crop starts on a chroma sample and keeps the frame's siting.
+    pub fn crop_align(self) -> usize {
+        if self.num_planes() > 1 || self.packed_422().is_some() {
+            2
+        } else {
+            1
         }
     }
 
@@ -389,6 +411,52 @@ impl<'a> SourceFrame<'a> {
     pub fn with_colorimetry(mut self, colorimetry: Colorimetry) -> Self {
         self.colorimetry = colorimetry;
         self
+    }
+
+    /// A view of the `w × h` region at `(x, y)`, sharing the frame's bytes: no copy. The region
+    /// must lie inside the frame and, for subsampled formats, be aligned to
+    /// [`PixelFormat::crop_align`] (its right and bottom edges may end on the frame's).
+    pub fn crop(
+        &self,
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+    ) -> Result<SourceFrame<'a>, FrameError> {
+        let a = self.format.crop_align();
+        let fits = x + w <= self.width && y + h <= self.height;
+        let aligned = x % a == 0
+            && y % a == 0
+            && (w % a == 0 || x + w == self.width)
+            && (h % a == 0 || y + h == self.height);
+        if !fits || !aligned || w == 0 || h == 0 {
+            return Err(FrameError::BadCrop {
+                x,
+                y,
+                w,
+                h,
+                width: self.width,
+                height: self.height,
+                align: a,
+            });
+        }
+        let f = self.format;
+        let planes = self
+            .planes
+            .iter()
+            .enumerate()
+            .map(|(i, &(data, stride))| {
+                let (px, row) = if i == 0 { (x, y) } else { (x / 2, y / 2) };
+                let bytes_x = match f.packed_layout() {
+                    Some(l) => px * l.bytes,
+                    None if f.packed_422().is_some() => 2 * px,
+                    None if i > 0 && matches!(f, PixelFormat::Nv12 | PixelFormat::Nv21) => 2 * px,
+                    None => px,
+                };
+                (&data[row * stride + bytes_x..], stride)
+            })
+            .collect();
+        SourceFrame::new(f, w, h, planes).map(|c| c.with_colorimetry(self.colorimetry))
     }
 }
 

@@ -9,14 +9,15 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use super::objects;
 use super::settings::{self, Settings};
 use crate::engine::{
     Backend, BackendRequest, Engine, EngineError, EngineOptions, OrtRuntime, select, shared,
 };
 use crate::frame::SourceFrame;
 use crate::meta;
-use crate::model::PoseEstimator;
-use crate::pose::Person;
+use crate::model::{PoseEstimator, ProcessMode};
+use crate::pose::{Person, crop};
 use crate::pth;
 use crate::publish::JsonLinesWriter;
 use crate::video;
@@ -56,6 +57,19 @@ struct State {
     warned_non_finite: bool,
     /// Longest wait for a batch of the shared engine (zero for a private engine).
     batch_wait: gst::ClockTime,
+    objects: Option<ObjectsState>,
+}
+
+/// `process-mode=objects`.
+struct ObjectsState {
+    margin: f32,
+    /// The model is a detector: nothing to run on regions, frames pass unchanged.
+    detector: bool,
+    /// Whether an element upstream answered that it makes person regions (asked once).
+    provider: Option<bool>,
+    warned_no_regions: bool,
+    /// Scratch: the crop model's person per region.
+    found: Vec<Option<Person>>,
 }
 
 #[derive(Default)]
@@ -199,6 +213,27 @@ impl TrtPoseInfer {
             estimator.plan().topology.name
         );
         *self.active_backend.lock().unwrap() = Some(backend.name().to_string());
+        let objects = (s.model.mode == ProcessMode::Objects).then(|| {
+            let detector = estimator.plan().family.is_detector();
+            if detector {
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("process-mode=objects with a detector model: frames pass unchanged"),
+                    [
+                        "{} is a person detector; objects mode runs a pose network on the regions a detector upstream found. Use it with process-mode=frame before this element",
+                        model.display()
+                    ]
+                );
+            }
+            ObjectsState {
+                margin: s.model.crop_margin,
+                detector,
+                provider: None,
+                warned_no_regions: false,
+                found: Vec::new(),
+            }
+        });
         let batch_wait = if s.share.group.is_empty() {
             gst::ClockTime::ZERO
         } else {
@@ -218,6 +253,7 @@ impl TrtPoseInfer {
             json,
             model_path: model,
             warned_non_finite: false,
+            objects,
         })
     }
 
@@ -309,14 +345,128 @@ impl TrtPoseInfer {
         buf: &gst::BufferRef,
         interval: u64,
     ) -> Result<bool, gst::FlowError> {
-        let caps = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let info = &caps.info;
         let due = !state.has_result || state.frames >= state.next_due;
         state.frames += 1;
         if !due {
             return Ok(true);
         }
         state.next_due = state.frames - 1 + interval;
+        let ran = self.run_on_frame(state, buf, |state, source| {
+            state
+                .estimator
+                .process(source, &mut state.people)
+                .map(|_| ())
+        })?;
+        if !ran {
+            state.people.clear();
+        }
+        Ok(false)
+    }
+
+    /// `process-mode=objects`: runs the model on a crop around each upstream person region
+    /// (the best `max_people`) and writes its people into them; returns the people written.
+    fn infer_objects(
+        &self,
+        state: &mut State,
+        buf: &mut gst::BufferRef,
+        min_person_score: f32,
+        max_people: usize,
+    ) -> Result<(), gst::FlowError> {
+        state.frames += 1;
+        state.people.clear();
+        let mut regions = objects::read(buf);
+        let o = state.objects.as_mut().expect("objects mode");
+        if o.detector {
+            return Ok(());
+        }
+        if regions.is_empty() {
+            if o.provider.is_none() {
+                o.provider = Some(self.upstream_makes_regions());
+            }
+            if o.provider == Some(false) && !o.warned_no_regions {
+                o.warned_no_regions = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("process-mode=objects found no person regions to run on: frames pass unchanged"),
+                    [
+                        "frame {} has no 'person' region-of-interest meta and no element upstream makes them; put a trtposeinfer with a detector (or multipose) model before this one. Not repeated",
+                        state.frames - 1
+                    ]
+                );
+            }
+            return Ok(());
+        }
+        // The best regions first; ties keep meta order.
+        let mut order: Vec<usize> = (0..regions.len()).collect();
+        order.sort_by(|&a, &b| regions[b].score.total_cmp(&regions[a].score));
+        order.truncate(max_people);
+        let boxes: Vec<_> = order.iter().map(|&i| regions[i].bbox).collect();
+        let margin = o.margin;
+        let mut found = std::mem::take(&mut o.found);
+        let ran = self.run_on_frame(state, buf, |state, source| {
+            state
+                .estimator
+                .process_regions(source, &boxes, margin, &mut found)
+        })?;
+        let threshold = if min_person_score >= 0.0 {
+            min_person_score
+        } else {
+            state.estimator.plan().family.default_person_threshold()
+        };
+        let mut people: Vec<Option<Person>> = vec![None; regions.len()];
+        let mut removed = vec![false; regions.len()];
+        if ran {
+            for (&i, f) in order.iter().zip(found.drain(..)) {
+                let Some(f) = f else { continue };
+                let p = crop::join(&regions[i].bbox, regions[i].score, f);
+                if crate::pose::below(p.score, threshold) {
+                    removed[i] = true;
+                } else {
+                    people[i] = Some(p);
+                }
+            }
+        }
+        if let Some(o) = state.objects.as_mut() {
+            o.found = found;
+        }
+        let mut kept = Vec::with_capacity(regions.len());
+        for (i, (r, p)) in regions.drain(..).zip(people).enumerate() {
+            if removed[i] {
+                continue;
+            }
+            if let Some(p) = &p {
+                state.people.push(p.clone());
+            }
+            kept.push((r, p));
+        }
+        crate::pose::sort_and_truncate(&mut state.people, usize::MAX);
+        let info = &state.caps.as_ref().expect("negotiated").info;
+        let size = (info.width(), info.height());
+        objects::write(buf, kept, &state.estimator.plan().topology, size);
+        Ok(())
+    }
+
+    /// Asks upstream whether an element there makes person regions (a frame-mode
+    /// `trtposeinfer` answers).
+    fn upstream_makes_regions(&self) -> bool {
+        let sink = self.obj().static_pad("sink").expect("has sink pad");
+        let mut q = gst::query::Custom::new(gst::Structure::new_empty(objects::QUERY_NAME));
+        sink.peer_query(&mut q)
+            && q.structure()
+                .is_some_and(|s| s.get::<bool>(objects::QUERY_FIELD).unwrap_or(false))
+    }
+
+    /// Maps `buf` as a frame and runs `work` on it, timed, with the backend switch, error and
+    /// NaN reports. `Ok(false)` when the buffer cannot hold a frame (warned, passed on).
+    fn run_on_frame(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        work: impl FnOnce(&mut State, &SourceFrame) -> Result<(), EngineError>,
+    ) -> Result<bool, gst::FlowError> {
+        let caps = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let info = &caps.info;
         let frame = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info) {
             Ok(f) => f,
             Err(_) => {
@@ -332,7 +482,6 @@ impl TrtPoseInfer {
                         info.size()
                     )
                 );
-                state.people.clear();
                 return Ok(false);
             }
         };
@@ -348,7 +497,7 @@ impl TrtPoseInfer {
         })?
         .with_colorimetry(caps.colorimetry);
         let start = Instant::now();
-        let result = state.estimator.process(&source, &mut state.people);
+        let result = work(state, &source);
         if let Some(f) = state.estimator.take_failover() {
             gst::element_imp_warning!(
                 self,
@@ -403,9 +552,11 @@ impl TrtPoseInfer {
                 .obj()
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
-        Ok(false)
+        Ok(true)
     }
 
+    /// Attaches the people (frame mode; objects mode wrote them into their regions), posts
+    /// the frame's message and writes its JSON record.
     fn publish(
         &self,
         state: &mut State,
@@ -416,7 +567,9 @@ impl TrtPoseInfer {
         let info = &state.caps.as_ref().expect("negotiated").info;
         let (w, h) = (info.width(), info.height());
         let topology = &state.estimator.plan().topology;
-        meta::attach(buf, &state.people, topology, reused, w, h);
+        if state.objects.is_none() {
+            meta::attach(buf, &state.people, topology, reused, w, h);
+        }
         let frame_no = state.frames - 1;
         if post_messages {
             let people = gst::List::new(
@@ -517,6 +670,16 @@ impl BaseTransformImpl for TrtPoseInfer {
             q.set(live, min + ours, max.map(|m| m + ours));
             return true;
         }
+        // An objects-mode trtposeinfer downstream asks whether person regions come from here.
+        if direction == gst::PadDirection::Src
+            && let gst::QueryViewMut::Custom(q) = query.view_mut()
+            && q.structure()
+                .is_some_and(|s| s.name() == objects::QUERY_NAME)
+            && self.settings.lock().unwrap().model.mode == ProcessMode::Frame
+        {
+            q.structure_mut().set(objects::QUERY_FIELD, true);
+            return true;
+        }
         BaseTransformImplExt::parent_query(self, direction, query)
     }
 
@@ -531,16 +694,26 @@ impl BaseTransformImpl for TrtPoseInfer {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (interval, post_messages) = {
+        let (interval, post_messages, min_person_score, max_people) = {
             let s = self.settings.lock().unwrap();
-            (s.output.interval.max(1) as u64, s.output.post_messages)
+            (
+                s.output.interval.max(1) as u64,
+                s.output.post_messages,
+                s.decode.min_person_score,
+                s.decode.max_people,
+            )
         };
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
             return Err(gst::FlowError::NotNegotiated);
         };
-        let reused = self.infer(state, buf, interval)?;
+        let reused = if state.objects.is_some() {
+            self.infer_objects(state, buf, min_person_score, max_people)?;
+            false
+        } else {
+            self.infer(state, buf, interval)?
+        };
         self.publish(state, buf, reused, post_messages);
         Ok(gst::FlowSuccess::Ok)
     }

@@ -14,6 +14,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod objects;
 mod settings;
 
 glib::wrapper! {

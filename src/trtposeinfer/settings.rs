@@ -8,7 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::{BackendRequest, EngineOptions, Precision};
-use crate::model::{DecodeSettings, EstimatorConfig, FamilyRequest};
+use crate::model::{DecodeSettings, EstimatorConfig, FamilyRequest, ProcessMode};
 use crate::pose::{ResizeRequest, Topology, TopologyError};
 
 /// What network runs and how frames are fitted into it.
@@ -20,6 +20,9 @@ pub(super) struct ModelSettings {
     pub topology: Option<PathBuf>,
     pub input_size: u32,
     pub resize: ResizeRequest,
+    pub mode: ProcessMode,
+    /// Side of an objects-mode crop over the region's longer side.
+    pub crop_margin: f32,
 }
 
 /// Where and how it runs.
@@ -73,6 +76,8 @@ impl Default for Settings {
                 topology: None,
                 input_size: 256,
                 resize: ResizeRequest::Auto,
+                mode: ProcessMode::Frame,
+                crop_margin: 1.25,
             },
             engine: EngineSettings {
                 backend: BackendRequest::Auto,
@@ -126,12 +131,18 @@ impl Settings {
             Some(p) => Some(Topology::from_file(p)?),
             None => None,
         };
+        let mut decode = self.decode;
+        if self.model.mode == ProcessMode::Objects {
+            // The crop model reports its person whatever its score: `min-person-score` then
+            // applies to the score joined with the region's, in the element.
+            decode.min_person_score = 0.0;
+        }
         Ok(EstimatorConfig {
             family: self.model.family,
             topology,
             input_size: self.model.input_size,
             resize: self.model.resize.mode(),
-            decode: self.decode,
+            decode,
         })
     }
 }
@@ -187,6 +198,19 @@ fn model_properties(s: &Settings) -> Vec<glib::ParamSpec> {
         glib::ParamSpecEnum::builder_with_default("resize-mode", ResizeRequest::Auto)
             .nick("Resize mode")
             .blurb("How frames are fitted into the network input")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("process-mode", ProcessMode::Frame)
+            .nick("Process mode")
+            .blurb("frame: run on the whole frame and add the people found. objects: run once per upstream 'person' region (from a trtposeinfer with a detector or multipose model before this one) on a square crop of crop-margin times its longer side, and write the keypoints into that region's pose structure; its score becomes the geometric mean of the region's and the crop model's, and regions scoring below min-person-score are removed. At most max-people regions (best first) are run; the others pass unchanged")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecFloat::builder("crop-margin")
+            .nick("Crop margin")
+            .blurb("process-mode=objects: side of the square crop over the region's longer side (the part outside the frame is black)")
+            .minimum(1.0)
+            .maximum(4.0)
+            .default_value(s.model.crop_margin)
             .mutable_ready()
             .build(),
     ]
@@ -346,7 +370,7 @@ fn output_properties(s: &Settings) -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecUInt::builder("interval")
             .nick("Interval")
-            .blurb("Run the network on every Nth frame; frames in between carry the last result, flagged reused=true")
+            .blurb("Run the network on every Nth frame; frames in between carry the last result, flagged reused=true (process-mode=frame; in objects mode every frame with regions runs)")
             .minimum(1)
             .maximum(10000)
             .default_value(s.output.interval)
@@ -416,6 +440,8 @@ impl Settings {
             "topology" => m.topology = path_property(value),
             "input-size" => m.input_size = get(value),
             "resize-mode" => m.resize = value.get().expect("type checked upstream"),
+            "process-mode" => m.mode = value.get().expect("type checked upstream"),
+            "crop-margin" => m.crop_margin = value.get().expect("type checked upstream"),
             "backend" => e.backend = value.get().expect("type checked upstream"),
             "threads" => e.threads = get(value),
             "ort-library" => e.ort_library = path_property(value),
@@ -466,6 +492,8 @@ impl Settings {
             "topology" => path(&m.topology),
             "input-size" => m.input_size.to_value(),
             "resize-mode" => m.resize.to_value(),
+            "process-mode" => m.mode.to_value(),
+            "crop-margin" => m.crop_margin.to_value(),
             "backend" => e.backend.to_value(),
             "threads" => e.threads.to_value(),
             "ort-library" => path(&e.ort_library),

@@ -4,7 +4,8 @@
 
 use crate::engine::{Backend, Engine, EngineError, FrameJob};
 use crate::frame::SourceFrame;
-use crate::pose::{Geometry, Person, ResizeMode, Topology};
+use crate::pose::crop::Crop;
+use crate::pose::{BBox, Geometry, Person, ResizeMode, Topology};
 use crate::preprocess::Preprocessor;
 use crate::tensor::{InputData, InputElem, OutputBuffer};
 
@@ -37,6 +38,10 @@ impl Default for EstimatorConfig {
         }
     }
 }
+
+/// Crops per run when the model's batch is dynamic: enough to fill the CPU's kernels, few
+/// enough that a crowd does not allocate a huge input.
+const REGION_BATCH: usize = 8;
 
 /// Loads the engine to switch to when the current one fails in the middle of a stream.
 pub use crate::engine::FallbackLoader;
@@ -178,6 +183,58 @@ impl PoseEstimator {
         self.run_with_failover(&jobs)?;
         self.decode_outputs(&geometry, people)?;
         Ok(geometry)
+    }
+
+    /// Top-down pose: runs the model on a square crop (`margin` × the longer side) around each
+    /// region, in batches when the model's batch is dynamic, and sets `found[i]` to the best
+    /// person of region `i` in frame pixels (`None` when its square misses the frame or the
+    /// model found nobody there).
+    pub fn process_regions(
+        &mut self,
+        frame: &SourceFrame,
+        regions: &[BBox],
+        margin: f32,
+        found: &mut Vec<Option<Person>>,
+    ) -> Result<(), EngineError> {
+        found.clear();
+        found.resize(regions.len(), None);
+        // Square crops want a square input; the model's own size wins when it is fixed.
+        let (iw, ih) = self.input_size_for(self.input_size, self.input_size);
+        let align = frame.format.crop_align() as u32;
+        let (fw, fh) = (frame.width as u32, frame.height as u32);
+        let mut crops = Vec::with_capacity(regions.len());
+        for (i, r) in regions.iter().enumerate() {
+            if let Some(c) = Crop::square(r, margin, fw, fh, align, iw, ih) {
+                let view = frame
+                    .crop(c.x as usize, c.y as usize, c.w as usize, c.h as usize)
+                    .map_err(|e| EngineError::Inference(format!("crop of region {i}: {e}")))?;
+                crops.push((i, c, view));
+            }
+        }
+        let batch = match self.engine.inputs().first().and_then(|s| s.shape.first()) {
+            Some(&b) if b <= 0 => REGION_BATCH,
+            _ => 1,
+        };
+        let mut people = Vec::new();
+        for chunk in crops.chunks(batch) {
+            let jobs: Vec<FrameJob> = chunk
+                .iter()
+                .map(|(_, c, view)| FrameJob {
+                    frame: view,
+                    geometry: c.geometry,
+                })
+                .collect();
+            self.run_with_failover(&jobs)?;
+            for (item, (i, c, _)) in chunk.iter().enumerate() {
+                self.decode_item(item, &c.geometry, &mut people)?;
+                // Best first: the person the crop was made for.
+                if let Some(mut p) = people.drain(..).next() {
+                    c.to_frame(&mut p);
+                    found[*i] = Some(p);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs one batch of frames (every frame must map to the same network input size) and

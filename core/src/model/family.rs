@@ -46,6 +46,11 @@ pub trait PoseFamily: Sync {
     fn default_topology(&self) -> Topology;
     /// The minimum person score used when the user sets none.
     fn default_person_threshold(&self) -> f32;
+    /// Whether its people are regions without keypoints (a detector), for a pose network in
+    /// `process-mode=objects` to run on.
+    fn is_detector(&self) -> bool {
+        false
+    }
     /// Plans the input (format, size, default resize) and finds the outputs the decoder reads,
     /// checking them against `topology`.
     fn plan(

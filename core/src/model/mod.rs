@@ -9,6 +9,7 @@
 //! Inside, dependencies go one way: `request` ← `error` ← `family` (the contract) ← the
 //! family modules ← this module (registry, plan, decoder) ← `estimator`.
 
+pub mod detector;
 mod error;
 mod estimator;
 mod family;
@@ -29,7 +30,7 @@ pub use family::{
     Confidence, DecodeSettings, Family, FamilyDecoder, FamilyPlan, ImageInput, ImageOutputs,
     OutputPlan, PoseFamily,
 };
-pub use request::FamilyRequest;
+pub use request::{FamilyRequest, ProcessMode};
 
 /// Every family, tried on each model. The order only breaks ties between families that
 /// recognise a model with the same [`Confidence`], and orders the "expected …" list of
@@ -39,6 +40,7 @@ pub static REGISTRY: &[&dyn PoseFamily] = &[
     &movenet::MULTIPOSE,
     &movenet::SINGLEPOSE,
     &posenet::PoseNet,
+    &detector::BoxDetector,
 ];
 
 /// Everything needed to feed and decode one model.

@@ -32,4 +32,34 @@ pub enum FamilyRequest {
         enum_value(name = "PoseNet (MobileNetV1, multi-person decoder)", nick = "posenet")
     )]
     PoseNet = 3,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "Person detector (CenterNet-style rows of boxes, scores and classes)",
+            nick = "detector"
+        )
+    )]
+    Detector = 4,
+}
+
+/// What the network runs on (`process-mode` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "glib", derive(glib::Enum))]
+#[cfg_attr(feature = "glib", enum_type(name = "GstTrtPoseProcessMode"))]
+#[repr(u32)]
+pub enum ProcessMode {
+    #[default]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "The whole frame; the people found are added", nick = "frame")
+    )]
+    Frame = 0,
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "A square crop around each upstream person region; its keypoints are written into that region",
+            nick = "objects"
+        )
+    )]
+    Objects = 1,
 }

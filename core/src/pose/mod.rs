@@ -2,6 +2,8 @@
 //! GStreamer-free pose logic: topologies, decoders of network outputs into people, and the
 //! geometry that maps network coordinates back onto frames.
 
+pub mod crop;
+pub mod detect;
 pub mod geometry;
 pub mod movenet;
 pub mod munkres;

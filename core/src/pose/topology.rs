@@ -31,7 +31,7 @@ pub enum TopologyError {
     },
     #[error("topology {path}: {problem}")]
     Invalid { path: String, problem: String },
-    #[error("unknown built-in topology '{0}' (known: human_pose, coco17)")]
+    #[error("unknown built-in topology '{0}' (known: human_pose, coco17, boxes)")]
     UnknownBuiltin(String),
 }
 
@@ -134,8 +134,18 @@ impl Topology {
         }
     }
 
+    /// No keypoints: the people of a detector, boxes and scores only.
+    pub fn boxes() -> Self {
+        Topology {
+            name: "boxes".into(),
+            keypoints: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
     pub fn builtin(name: &str) -> Result<Self, TopologyError> {
         match name {
+            "boxes" => Ok(Self::boxes()),
             "human_pose" | "trt_pose" => Ok(Self::human_pose()),
             "coco17" | "coco" => Ok(Self::coco17()),
             other => Err(TopologyError::UnknownBuiltin(other.to_string())),
