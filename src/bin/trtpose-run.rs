@@ -23,14 +23,24 @@ struct Args {
     /// JSON Lines output [default: the output video's name with .jsonl].
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Pose network (.onnx) [default: $TRTPOSE_MODEL, else movenet-multipose.onnx from the
-    /// model folders: $TRTPOSE_MODELS, the config file's `models`, ~/.local/share/gst-trtpose/models]
+    /// fast: one multi-person network on the whole frame (MoveNet multipose). accurate: a
+    /// person detector on the frame, then a single-person network on a crop around each
+    /// person (CenterNet → MoveNet Thunder; slower, more exact keypoints).
+    #[arg(long, default_value = "fast", value_parser = ["fast", "accurate"])]
+    preset: String,
+    /// Pose network (.onnx) [default: fast: $TRTPOSE_MODEL, else movenet-multipose.onnx from
+    /// the model folders ($TRTPOSE_MODELS, the config file's `models`,
+    /// ~/.local/share/gst-trtpose/models); accurate: movenet-thunder-256x256.onnx from them]
     #[arg(long)]
     model: Option<PathBuf>,
+    /// With --preset accurate: the person detector [default: centernet-512x512.onnx from the
+    /// model folders].
+    #[arg(long)]
+    detector: Option<PathBuf>,
     /// Network input size for dynamic models (longer side); 512 finds small pedestrians.
     #[arg(long, default_value_t = 512)]
     input_size: u32,
-    /// Run the network on every Nth frame.
+    /// Run the network (with --preset accurate: the detector) on every Nth frame.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     interval: u32,
     /// Inference backend.
@@ -109,6 +119,14 @@ impl GuardArgs {
     }
 }
 
+/// `--preset accurate`'s models, looked up in the model folders, which set-up fills.
+const ACCURATE_DETECTOR: &str = "centernet-512x512.onnx";
+const ACCURATE_POSE: &str = "movenet-thunder-256x256.onnx";
+/// The detector's minimum person score in that preset: low, because the pose network's
+/// score then joins it (objects mode's min-person-score applies to the joined score), so a
+/// real person the detector is unsure of is kept.
+const ACCURATE_DETECTOR_SCORE: f32 = 0.2;
+
 /// The still-image formats read and written, by extension.
 fn image_kind(path: &Path) -> Option<&'static str> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -182,9 +200,19 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         },
         None => encoder(output),
     };
-    let model = match &args.model {
-        Some(m) => m.clone(),
-        None => gsttrtpose::locate::default_model().map_err(|e| e.to_string())?,
+    let accurate = args.preset == "accurate";
+    let model = match (&args.model, accurate) {
+        (Some(m), _) => m.clone(),
+        (None, false) => gsttrtpose::locate::default_model().map_err(|e| e.to_string())?,
+        (None, true) => gsttrtpose::locate::model(ACCURATE_POSE).map_err(|e| e.to_string())?,
+    };
+    let detector = match (&args.detector, accurate) {
+        (Some(_), false) => return Err("--detector goes with --preset accurate".into()),
+        (Some(d), true) => Some(d.clone()),
+        (None, true) => {
+            Some(gsttrtpose::locate::model(ACCURATE_DETECTOR).map_err(|e| e.to_string())?)
+        }
+        (None, false) => None,
     };
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -200,16 +228,30 @@ fn run(args: &Args, output: &Path) -> Result<(), String> {
         .threads
         .unwrap_or_else(|| cpus.as_ref().map_or(0, |c| c.len() as u32));
     let json = args.json();
+    let engine = format!("backend={} threads={threads}{ort}", args.backend);
+    // accurate: the detector finds people on the frame (every --interval frames); the pose
+    // network runs on a crop of each, on every frame, and reports the frames.
+    let infer = match &detector {
+        None => format!(
+            "trtposeinfer name=infer model={} input-size={} interval={} {engine} json-output={}",
+            quote(&model),
+            args.input_size,
+            args.interval,
+            quote(&json)
+        ),
+        Some(d) => format!(
+            "trtposeinfer name=detect model={} interval={} min-person-score={ACCURATE_DETECTOR_SCORE} post-messages=false {engine} \
+             ! trtposeinfer name=infer model={} process-mode=objects {engine} json-output={}",
+            quote(d),
+            args.interval,
+            quote(&model),
+            quote(&json)
+        ),
+    };
     let desc = format!(
-        "filesrc location={} ! decodebin ! {}trtposeinfer name=infer model={} input-size={} interval={} backend={} threads={threads} json-output={}{ort} \
-         ! poseoverlay ! videoconvert ! {encode} ! filesink location={}",
+        "filesrc location={} ! decodebin ! {}{infer} ! poseoverlay ! videoconvert ! {encode} ! filesink location={}",
         quote(&args.input),
         args.guard.launch(args.report_interval),
-        quote(&model),
-        args.input_size,
-        args.interval,
-        args.backend,
-        quote(&json),
         quote(&video),
     );
     let pipeline = gst::parse::launch(&desc)

@@ -70,6 +70,8 @@ struct ObjectsState {
     warned_no_regions: bool,
     /// Scratch: the crop model's person per region.
     found: Vec<Option<Person>>,
+    /// Regions the model ran on in the last frame (the `regions` field of its message).
+    ran_on: usize,
 }
 
 #[derive(Default)]
@@ -232,6 +234,7 @@ impl TrtPoseInfer {
                 provider: None,
                 warned_no_regions: false,
                 found: Vec::new(),
+                ran_on: 0,
             }
         });
         let batch_wait = if s.share.group.is_empty() {
@@ -364,7 +367,8 @@ impl TrtPoseInfer {
     }
 
     /// `process-mode=objects`: runs the model on a crop around each upstream person region
-    /// (the best `max_people`) and writes its people into them; returns the people written.
+    /// (the best `max_people`) and writes its people into them; `state.people` are those
+    /// people.
     fn infer_objects(
         &self,
         state: &mut State,
@@ -376,6 +380,7 @@ impl TrtPoseInfer {
         state.people.clear();
         let mut regions = objects::read(buf);
         let o = state.objects.as_mut().expect("objects mode");
+        o.ran_on = 0;
         if o.detector {
             return Ok(());
         }
@@ -403,6 +408,7 @@ impl TrtPoseInfer {
         order.truncate(max_people);
         let boxes: Vec<_> = order.iter().map(|&i| regions[i].bbox).collect();
         let margin = o.margin;
+        o.ran_on = boxes.len();
         let mut found = std::mem::take(&mut o.found);
         let ran = self.run_on_frame(state, buf, |state, source| {
             state
@@ -578,7 +584,7 @@ impl TrtPoseInfer {
                     .iter()
                     .map(|p| meta::person_structure(p, topology, reused).to_send_value()),
             );
-            let s = gst::Structure::builder("trtposeinfer")
+            let mut s = gst::Structure::builder("trtposeinfer")
                 .field("frame", frame_no)
                 .field(
                     "timestamp",
@@ -590,6 +596,9 @@ impl TrtPoseInfer {
                 .field("height", h)
                 .field("people", people)
                 .build();
+            if let Some(o) = &state.objects {
+                s.set("regions", o.ran_on as u32);
+            }
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
