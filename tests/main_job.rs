@@ -139,6 +139,58 @@ fn trtpose_run_annotates_a_still_image_with_one_json_record() {
 }
 
 #[test]
+fn trtpose_run_accurate_preset_poses_each_person_of_a_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = (dir.path().join("a.jpg"), dir.path().join("a.jsonl"));
+    // The preset finds its two models in the model folders, as after set-up.
+    let detector = common::model("centernet-512x512.onnx");
+    let folder = detector.parent().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trtpose-run"));
+    cmd.args(["--preset", "accurate"])
+        .arg(common::media("basketball1.png"))
+        .arg("--output")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .env("TRTPOSE_MODELS", folder)
+        .env("ORT_DYLIB_PATH", common::runtime().library());
+    let thunder = common::model("movenet-thunder-256x256.onnx");
+    if thunder.parent() != Some(folder) {
+        cmd.arg("--model").arg(&thunder);
+    }
+    let o = cmd.output().unwrap();
+    let text = common::output_text(&o);
+    assert!(o.status.success(), "{text}");
+    let line = std::fs::read_to_string(&json).unwrap();
+    assert_eq!(line.lines().count(), 1, "one record for one picture");
+    let record: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(record["topology"], "coco17");
+    let people = record["people"].as_array().unwrap();
+    // Both men, the one cut by the right border included, with their keypoints.
+    assert_eq!(people.len(), 2, "{record}");
+    for p in people {
+        let good = p["keypoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["score"].as_f64().unwrap_or(0.0) >= 0.3)
+            .count();
+        assert!(good >= 8, "{good} keypoints ≥ 0.3: {p}");
+    }
+    assert!(out.metadata().unwrap().len() > 10_000, "the annotated JPEG");
+    // A detector needs the accurate preset.
+    let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
+        .arg(common::media("basketball1.png"))
+        .arg("--detector")
+        .arg(&detector)
+        .env("ORT_DYLIB_PATH", common::runtime().library())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(common::output_text(&o).contains("--preset accurate"));
+}
+
+#[test]
 fn trtpose_run_explains_a_missing_model() {
     let o = Command::new(env!("CARGO_BIN_EXE_trtpose-run"))
         .arg(common::media("vtest_walk_10s.mp4"))
