@@ -6,7 +6,8 @@
 #   3. NVIDIA's runtime compiler (NVRTC, CPU-only) there, so tests compile the GPU kernel
 #   4. release build of the plugin and tools; records where ONNX Runtime and the models are in
 #      ~/.config/gst-trtpose/config.toml, so the tools and the plugin find them from any folder
-#   5. the default model (MoveNet multipose, converted to ONNX) into data/models
+#   5. the models converted to ONNX into data/models: MoveNet multipose (default), and for the
+#      accurate preset MoveNet thunder and the NanoDet and CenterNet person detectors
 #   6. a sample street video (vtest.avi from Debian's opencv-doc) into data/media
 # It is idempotent: finished steps are skipped. Options:
 #   --no-models       skip steps 5 and 6 (CI uses this; tests can read ../shared)
@@ -129,7 +130,7 @@ else
 fi
 
 if [ "$WITH_MODELS" = 1 ]; then
-  step "Default model (MoveNet multipose, plus lightning and PoseNet) into data/models"
+  step "Models (MoveNet multipose, plus lightning, thunder, PoseNet, NanoDet and CenterNet) into data/models"
   models/tools/fetch_models.sh data/models
 
   step "Sample video (vtest.avi from Debian's opencv-doc) into data/media"

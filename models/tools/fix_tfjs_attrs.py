@@ -7,7 +7,8 @@ TensorFlow. Graphs exported by older TensorFlow lack attributes that TF 2.15's o
 require, so the import fails (`NodeDef missing attr 'TArgs'`, then `KeyError: 'index_type'`).
 This adds `TArgs` (one input type per extra argument) to `_FusedConv2D` and fills every
 attribute that a node lacks but whose op definition gives a default. Nothing that a node
-computes changes; the weight files are copied unchanged.
+computes changes; the weight files are copied unchanged. It prints, per op, which attributes it
+filled in how many nodes (e.g. CenterNet's one TopKV2 gets `Tk` and `index_type`).
 
 usage: fix_tfjs_attrs.py MODEL.json OUT_DIR
 """
@@ -22,20 +23,26 @@ from tensorflow.python.framework import op_def_registry
 
 
 def fix_nodes(nodes):
-    filled = 0
+    """Fills the attributes in place; returns {op: {attribute: how many nodes got it}}."""
+    filled = {}
+
+    def count(op, name):
+        per_op = filled.setdefault(op, {})
+        per_op[name] = per_op.get(name, 0) + 1
+
     for node in nodes:
         attr = node.setdefault("attr", {})
         if node["op"] == "_FusedConv2D" and "TArgs" not in attr:
             t = attr.get("T", {"type": "DT_FLOAT"})["type"]
             attr["TArgs"] = {"list": {"type": [t] * int(attr.get("num_args", {"i": "0"})["i"])}}
-            filled += 1
+            count(node["op"], "TArgs")
         op_def = op_def_registry.get(node["op"])
         if op_def is None:
             continue
         for a in op_def.attr:
             if a.name not in attr and a.HasField("default_value"):
                 attr[a.name] = json_format.MessageToDict(a.default_value)
-                filled += 1
+                count(node["op"], a.name)
     return filled
 
 
@@ -52,7 +59,10 @@ def main():
     for group in model.get("weightsManifest", []):
         for p in group["paths"]:
             shutil.copyfile(src.parent / p, out_dir / p)
-    print(f"{src.name}: filled {filled} attributes")
+    total = sum(n for per_op in filled.values() for n in per_op.values())
+    print(f"{src.name}: filled {total} attributes")
+    for op, per_op in sorted(filled.items()):
+        print(f"  {op}: " + ", ".join(f"{a} x{n}" for a, n in sorted(per_op.items())))
 
 
 if __name__ == "__main__":
