@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -z "$PREFIX" ] || [ "$INSTALL" = 1 ] || { echo "--prefix goes with --install" >&2; exit 2; }
-TOTAL=$((4 + 2 * WITH_MODELS + INSTALL))
+TOTAL=$((4 + 3 * WITH_MODELS + INSTALL))
 N=0
 step() { N=$((N + 1)); printf '\n==> [%d/%d] %s\n' "$N" "$TOTAL" "$*"; }
 
@@ -148,6 +148,22 @@ if [ "$WITH_MODELS" = 1 ]; then
     cp "$src" data/media/vtest.avi
     rm -rf "$tmp"
     echo "saved data/media/vtest.avi"
+  fi
+
+  # The accurate preset runs thunder once per person: its int8 copy is 1.4x faster on the
+  # CPU and scored the same OKS AP on the COCO development photos (0.475 against 0.467).
+  step "int8 copy of MoveNet thunder for trtpose-run --preset accurate"
+  if [ -s data/models/movenet-thunder-256x256.int8.onnx ]; then
+    echo "present: data/models/movenet-thunder-256x256.int8.onnx"
+  else
+    frames=$(mktemp -d)
+    # 20 frames of the street video, one every 4 s: the scenes the model will see.
+    gst-launch-1.0 -q filesrc location=data/media/vtest.avi ! decodebin ! videoconvert ! \
+      videorate drop-only=true max-rate=1 ! video/x-raw,framerate=1/4 ! pngenc ! \
+      multifilesink location="$frames/f%02d.png" max-files=20 >/dev/null
+    ORT_DYLIB_PATH="$ORT_LIB" ./target/release/trtposeconvert quantize \
+      data/models/movenet-thunder-256x256.onnx --calibrate "$frames"
+    rm -rf "$frames"
   fi
 fi
 

@@ -425,10 +425,10 @@ impl<'a> SourceFrame<'a> {
     ) -> Result<SourceFrame<'a>, FrameError> {
         let a = self.format.crop_align();
         let fits = x + w <= self.width && y + h <= self.height;
-        let aligned = x % a == 0
-            && y % a == 0
-            && (w % a == 0 || x + w == self.width)
-            && (h % a == 0 || y + h == self.height);
+        let aligned = x.is_multiple_of(a)
+            && y.is_multiple_of(a)
+            && (w.is_multiple_of(a) || x + w == self.width)
+            && (h.is_multiple_of(a) || y + h == self.height);
         if !fits || !aligned || w == 0 || h == 0 {
             return Err(FrameError::BadCrop {
                 x,

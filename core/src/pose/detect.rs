@@ -2,6 +2,8 @@
 //! Object detectors' outputs as person regions: rows of boxes with a score and a class, kept
 //! for one class above a score and thinned by non-maximum suppression.
 
+use std::cmp::Ordering::Greater;
+
 use super::{BBox, Person, below};
 
 /// What to keep of a detector's rows.
@@ -66,7 +68,9 @@ pub fn nms(people: &mut Vec<Person>, iou: f32) {
     people.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Person> = Vec::with_capacity(people.len());
     for p in people.drain(..) {
-        if kept.iter().all(|k| !(k.bbox.iou(&p.bbox) > iou)) {
+        // A NaN overlap (a degenerate box) suppresses nothing.
+        let overlaps = |k: &Person| k.bbox.iou(&p.bbox).partial_cmp(&iou) == Some(Greater);
+        if !kept.iter().any(overlaps) {
             kept.push(p);
         }
     }
