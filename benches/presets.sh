@@ -9,9 +9,11 @@
 # usage: benches/presets.sh [COCO_DIR] [CLIP] [THREADS] [PRESETS...]
 #   defaults: ../shared/accuracy, ../shared/media/vtest_walk_10s.mp4 (else data/media/vtest.avi),
 #   2 threads, "fast accurate". Models come from the model folders (set-up's data/models, or
-#   TRTPOSE_MODELS=../shared/models).
+#   TRTPOSE_MODELS=DIR). RUN_ARGS adds options to every trtpose-run, e.g.
+#   RUN_ARGS="--detector data/models/centernet-512x512.onnx" benches/presets.sh "" "" 2 accurate
 set -euo pipefail
 cd "$(dirname "$0")/.."
+read -r -a EXTRA <<<"${RUN_ARGS:-}"
 COCO=${1:-../shared/accuracy}
 default_clip=../shared/media/vtest_walk_10s.mp4
 [ -f "$default_clip" ] || default_clip=data/media/vtest.avi
@@ -39,7 +41,7 @@ for preset in "${PRESETS[@]}"; do
   for img in "$COCO"/images/*.jpg "$COCO"/images/*.png; do
     [ -f "$img" ] || continue
     stem=$(basename "${img%.*}")
-    if ! "$RUN" --preset "$preset" --threads "$THREADS" --no-guard "$img" \
+    if ! "$RUN" --preset "$preset" "${EXTRA[@]}" --threads "$THREADS" --no-guard "$img" \
         --json "$pred/$stem.jsonl" --output "$pred/$stem.png" >"$pred/$stem.log" 2>&1; then
       echo "trtpose-run failed on $img:" >&2; tail -n 5 "$pred/$stem.log" >&2; exit 1
     fi
@@ -47,11 +49,11 @@ for preset in "${PRESETS[@]}"; do
   done
   ms=$(( ($(date +%s%N) - start) / 1000000 / n ))
   ap=$(.venv/bin/python "$COCO/score.py" "$pred" 2>/dev/null | tail -n 1)
-  fps=$("$RUN" --preset "$preset" --threads "$THREADS" --no-guard "$CLIP" \
+  fps=$("$RUN" --preset "$preset" "${EXTRA[@]}" --threads "$THREADS" --no-guard "$CLIP" \
         --output "$work/$preset-clip.mp4" 2>&1 | sed -n 's/^  Average FPS: //p')
   rows+=("$(printf '%-9s %s | %d ms/photo (tool start included) | clip %s FPS' "$preset" "$ap" "$ms" "$fps")")
   echo "${rows[-1]}"
 done
 echo
-echo "== presets on $n photos of $COCO, clip $(basename "$CLIP"), $THREADS threads, $(nproc) CPUs"
+echo "== presets on $n photos of $COCO, clip $(basename "$CLIP"), $THREADS threads, $(nproc) CPUs${RUN_ARGS:+, $RUN_ARGS}"
 printf '%s\n' "${rows[@]}"
