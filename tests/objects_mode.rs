@@ -400,3 +400,24 @@ fn objects_mode_without_upstream_regions_warns_once_and_passes_frames() {
         .collect();
     assert_eq!(about.len(), 1, "{:?}", r.warnings);
 }
+
+#[test]
+fn lightning_runs_in_objects_mode_too() {
+    let r = run(&format!(
+        "{} ! trtposeinfer model={} ! trtposeinfer name=obj model={} process-mode=objects ! appsink name=sink sync=false",
+        photo("media/basketball1.png", "RGB"),
+        detector(),
+        q(&common::model("movenet-lightning-192x192.onnx"))
+    ));
+    let people = &r.frames[0].0;
+    assert_eq!(people.len(), 2, "{people:?}");
+    // Lightning alone on this photo picks one man or the other; on crops it poses both.
+    for p in people {
+        assert_eq!(p.topology, "coco17");
+        let (good, n_in) = inside(p, 0.1);
+        assert!(
+            good >= 6 && n_in == good,
+            "{good} keypoints ≥ 0.3, {n_in} inside: {p:?}"
+        );
+    }
+}

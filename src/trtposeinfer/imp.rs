@@ -117,7 +117,7 @@ impl ElementImpl for TrtPoseInfer {
             gst::subclass::ElementMetadata::new(
                 "Pose estimation",
                 "Filter/Analyzer/Video",
-                "Runs a pose network (trt_pose, MoveNet, PoseNet) on video frames and attaches the people found as region-of-interest metadata",
+                "Runs a pose network (trt_pose, MoveNet, PoseNet) or a person detector on video frames, or a pose network on each upstream person region, and attaches the people found as region-of-interest metadata",
                 "gst-trtpose developers",
             )
         });

@@ -340,7 +340,7 @@ fn decode_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecFloat::builder("min-person-score")
             .nick("Minimum person score")
-            .blurb("People scoring below this are dropped; -1 = the family's default (MoveNet 0.2, PoseNet 0.25, trt_pose 0: keypoint score sum / keypoints)")
+            .blurb("People scoring below this are dropped; -1 = the family's default (MoveNet 0.2, PoseNet 0.25, trt_pose 0: keypoint score sum / keypoints, detector 0.3). In process-mode=objects it applies to the score joined with the region's, and regions below are removed")
             .minimum(-1.0)
             .maximum(1.0)
             .default_value(d.min_person_score)
@@ -356,7 +356,7 @@ fn decode_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("max-people")
             .nick("Maximum people")
-            .blurb("Most people reported per frame (best first)")
+            .blurb("Most people reported per frame (best first); in process-mode=objects the most regions run (the others pass unchanged)")
             .minimum(1)
             .maximum(10000)
             .default_value(d.max_people as u32)
