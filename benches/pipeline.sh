@@ -27,6 +27,13 @@ pyf=$(echo "$py" | sed -n 's/.*python_fps=\([0-9.]*\).*/\1/p')
 awk -v r="$raw" -v p="$pipe" -v y="$pyf" 'BEGIN {
   printf "pipeline / raw    : %8.3f  (target >= 0.95)\n", p / r;
   printf "pipeline / python : %8.3f  (target >= 1.3)\n", p / y }'
+# The same pipeline with overlap=true (frame N+1 prepared while the network runs frame N).
+o=$(./target/release/examples/bench_pipeline "$VIDEO" "$MODEL" "$THREADS" "$SIZE" overlap=true)
+opipe=$(echo "$o" | sed -n 's/.*pipeline_fps=\([0-9.]*\).*/\1/p')
+awk -v o="$opipe" -v r="$raw" -v y="$pyf" 'BEGIN {
+  printf "overlap pipeline  : %8.2f FPS\n", o;
+  printf "overlap / raw     : %8.3f  (target >= 0.95)\n", o / r;
+  printf "overlap / python  : %8.3f  (target >= 1.3)\n", o / y }'
 # With an int8 copy beside the model (trtposeconvert quantize), the same pipeline on it
 # against the same float Python baseline.
 INT8="${MODEL%.onnx}.int8.onnx"

@@ -30,6 +30,8 @@ fn main() {
     let model = args.get(2).expect("MODEL");
     let threads: u32 = args.get(3).map_or(2, |s| s.parse().unwrap());
     let input_size: u32 = args.get(4).map_or(256, |s| s.parse().unwrap());
+    // More trtposeinfer properties for the pipeline, e.g. "overlap=true".
+    let extra = args.get(5).map_or("", String::as_str);
     gst::init().unwrap();
     gsttrtpose::plugin_register_static().unwrap();
 
@@ -103,7 +105,7 @@ fn main() {
 
     // Pipeline: decode → trtposeinfer → poseoverlay, no encoder (the baseline has none).
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{video}\" ! decodebin ! queue max-size-buffers=4 ! trtposeinfer model=\"{model}\" threads={threads} input-size={input_size} post-messages=false ! queue max-size-buffers=4 ! poseoverlay ! fakesink sync=false"
+        "filesrc location=\"{video}\" ! decodebin ! queue max-size-buffers=4 ! trtposeinfer model=\"{model}\" threads={threads} input-size={input_size} post-messages=false {extra} ! queue max-size-buffers=4 ! poseoverlay ! fakesink sync=false"
     ))
     .unwrap();
     let bus = pipeline.bus().unwrap();

@@ -250,6 +250,15 @@ impl Preprocessor {
         }
     }
 
+    /// The input the last [`Preprocessor::run`] filled, for `elem` as that run's format said
+    /// (a caller preparing one frame while the network runs the previous one keeps two).
+    pub fn last(&self, elem: InputElem) -> (InputData<'_>, &[usize]) {
+        match elem {
+            InputElem::F32 => (InputData::F32(&self.f32_out), &self.shape),
+            InputElem::I32 => (InputData::I32(&self.i32_out), &self.shape),
+        }
+    }
+
     /// Resamples the frame onto the `cw × ch` content grid. YUV frames are converted to RGB
     /// at their own resolution first (chroma interpolated as sited, values clamped), as a
     /// decoder would before any resize, so a YUV frame gives what its RGB conversion gives.

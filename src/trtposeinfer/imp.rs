@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
@@ -17,7 +18,8 @@ use crate::engine::{
 use crate::frame::SourceFrame;
 use crate::meta;
 use crate::model::{PoseEstimator, ProcessMode};
-use crate::pose::{Person, crop};
+use crate::pose::{Geometry, Person, crop};
+use crate::preprocess::Preprocessor;
 use crate::pth;
 use crate::publish::JsonLinesWriter;
 use crate::video;
@@ -31,6 +33,18 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 impl State {
+    /// With overlap, a frame waits for the next one: one frame duration (none when the rate
+    /// is unknown).
+    fn held_back(&self) -> gst::ClockTime {
+        let fps = self.caps.as_ref().map(|c| c.info.fps());
+        match (&self.overlap, fps) {
+            (Some(_), Some(f)) if f.numer() > 0 => gst::ClockTime::SECOND
+                .mul_div_floor(f.denom() as u64, f.numer() as u64)
+                .unwrap_or(gst::ClockTime::ZERO),
+            _ => gst::ClockTime::ZERO,
+        }
+    }
+
     /// After a flush (seek) or new caps the last people belong to another picture: the next
     /// frame is inferred, never carried over.
     fn forget_people(&mut self) {
@@ -58,6 +72,19 @@ struct State {
     /// Longest wait for a batch of the shared engine (zero for a private engine).
     batch_wait: gst::ClockTime,
     objects: Option<ObjectsState>,
+    overlap: Option<OverlapState>,
+}
+
+/// `overlap=true`: frame N is prepared on a scoped thread while the network runs frame N-1,
+/// from two preprocessors used in turn, so the element holds one buffer back.
+#[derive(Default)]
+struct OverlapState {
+    pres: [Preprocessor; 2],
+    /// The buffer whose input is prepared and waits for the network: its placement and the
+    /// preprocessor holding the input.
+    pending: Option<(gst::Buffer, Geometry, usize)>,
+    /// Buffers with their people and frame numbers, to go out in order.
+    ready: VecDeque<(gst::Buffer, Vec<Person>, u64)>,
 }
 
 /// `process-mode=objects`.
@@ -237,6 +264,19 @@ impl TrtPoseInfer {
                 ran_on: 0,
             }
         });
+        // Overlap needs frames prepared on the CPU, one private network, whole frames.
+        let overlap = (s.engine.overlap
+            && backend == Backend::Cpu
+            && s.share.group.is_empty()
+            && s.model.mode == ProcessMode::Frame)
+            .then(OverlapState::default);
+        if s.engine.overlap && overlap.is_none() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "overlap needs the cpu backend, process-mode=frame and no shared-engine: frames run one after another"
+            );
+        }
         let batch_wait = if s.share.group.is_empty() {
             gst::ClockTime::ZERO
         } else {
@@ -257,6 +297,7 @@ impl TrtPoseInfer {
             model_path: model,
             warned_non_finite: false,
             objects,
+            overlap,
         })
     }
 
@@ -504,6 +545,153 @@ impl TrtPoseInfer {
         .with_colorimetry(caps.colorimetry);
         let start = Instant::now();
         let result = work(state, &source);
+        self.after_run(state, result, start.elapsed())?;
+        Ok(true)
+    }
+
+    /// `overlap=true`: prepares `next` (if any) on a scoped thread while the network runs the
+    /// pending buffer, which then joins `ready` with its people; `next` becomes pending.
+    fn overlap_step(
+        &self,
+        state: &mut State,
+        next: Option<gst::Buffer>,
+    ) -> Result<(), gst::FlowError> {
+        let caps = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let info = &caps.info;
+        let o = state.overlap.as_mut().expect("overlap on");
+        let prev = o.pending.take();
+        let k = prev.as_ref().map_or(0, |p| p.2);
+        // Map and check the next frame; one that cannot be read goes out without people.
+        let mapped = next.as_ref().and_then(|b| {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), info);
+            if frame.is_err() {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "Buffer of {} bytes cannot hold a {}x{} {} frame; passed through without pose metadata",
+                        b.size(),
+                        info.width(),
+                        info.height(),
+                        info.format().to_str()
+                    )
+                );
+            }
+            frame.ok()
+        });
+        let source = match &mapped {
+            Some(f) => Some(
+                SourceFrame::new(
+                    caps.format,
+                    info.width() as usize,
+                    info.height() as usize,
+                    video::planes(f),
+                )
+                .map_err(|e| {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
+                    gst::FlowError::Error
+                })?
+                .with_colorimetry(caps.colorimetry),
+            ),
+            None => None,
+        };
+        let geometry = state.estimator.geometry_for(info.width(), info.height());
+        let format = state.estimator.plan().input;
+        let State {
+            estimator,
+            overlap,
+            people,
+            ..
+        } = state;
+        let o = overlap.as_mut().expect("overlap on");
+        let [a, b] = &mut o.pres;
+        let (current, spare) = if k == 0 { (a, b) } else { (b, a) };
+        let start = Instant::now();
+        let result = std::thread::scope(|scope| {
+            let prepare = source.as_ref().map(|src| {
+                scope.spawn(|| {
+                    spare.run(src, &geometry, &format);
+                })
+            });
+            let run = match &prev {
+                Some((_, g, _)) => {
+                    let (input, shape) = current.last(format.elem);
+                    match estimator.run_engine(input, shape) {
+                        Ok(_) => estimator.decode_outputs(g, people),
+                        Err(e) => Err(e),
+                    }
+                }
+                None => Ok(()),
+            };
+            if let Some(p) = prepare {
+                p.join().expect("preparing a frame does not panic");
+            }
+            run
+        });
+        let elapsed = start.elapsed();
+        let readable = source.is_some();
+        drop(source);
+        drop(mapped);
+        if let Some((buf, _, _)) = prev {
+            state.frames += 1;
+            self.after_run(state, result, elapsed)?;
+            let people = std::mem::take(&mut state.people);
+            let frame = state.frames - 1;
+            let o = state.overlap.as_mut().expect("overlap on");
+            o.ready.push_back((buf, people, frame));
+        }
+        match next {
+            Some(b) if !readable => {
+                // Out without people, in its turn.
+                state.frames += 1;
+                let frame = state.frames - 1;
+                let o = state.overlap.as_mut().expect("overlap on");
+                o.ready.push_back((b, Vec::new(), frame));
+            }
+            next => {
+                let o = state.overlap.as_mut().expect("overlap on");
+                o.pending = next.map(|b| (b, geometry, 1 - k));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs what overlap holds back and returns every buffer, people attached, in order (the
+    /// caller pushes them, unlocked). Before serialized events, so nothing overtakes them.
+    fn drain(
+        &self,
+        state: &mut State,
+        post_messages: bool,
+    ) -> Result<Vec<gst::Buffer>, gst::FlowError> {
+        let Some(o) = state.overlap.as_ref() else {
+            return Ok(Vec::new());
+        };
+        if o.pending.is_none() && o.ready.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.overlap_step(state, None)?;
+        let mut out = Vec::new();
+        while let Some(buf) = self.next_ready(state, post_messages) {
+            out.push(buf);
+        }
+        Ok(out)
+    }
+
+    /// The oldest ready buffer with its people attached and published.
+    fn next_ready(&self, state: &mut State, post_messages: bool) -> Option<gst::Buffer> {
+        let (mut buf, people, frame) = state.overlap.as_mut()?.ready.pop_front()?;
+        state.people = people;
+        self.publish(state, buf.make_mut(), frame, false, post_messages);
+        Some(buf)
+    }
+
+    /// After a run: the backend switch, the error, the NaN report, statistics and latency.
+    fn after_run(
+        &self,
+        state: &mut State,
+        result: Result<(), EngineError>,
+        elapsed: std::time::Duration,
+    ) -> Result<(), gst::FlowError> {
         if let Some(f) = state.estimator.take_failover() {
             gst::element_imp_warning!(
                 self,
@@ -522,7 +710,6 @@ impl TrtPoseInfer {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("Inference failed: {}", e));
             return Err(gst::FlowError::Error);
         }
-        let elapsed = start.elapsed();
         // A model producing NaN/Inf (bad export, fp16 overflow) loses keypoints silently
         // otherwise: say so once per stream.
         if !state.warned_non_finite
@@ -558,7 +745,7 @@ impl TrtPoseInfer {
                 .obj()
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Attaches the people (frame mode; objects mode wrote them into their regions), posts
@@ -567,6 +754,7 @@ impl TrtPoseInfer {
         &self,
         state: &mut State,
         buf: &mut gst::BufferRef,
+        frame_no: u64,
         reused: bool,
         post_messages: bool,
     ) {
@@ -576,7 +764,6 @@ impl TrtPoseInfer {
         if state.objects.is_none() {
             meta::attach(buf, &state.people, topology, reused, w, h);
         }
-        let frame_no = state.frames - 1;
         if post_messages {
             let people = gst::List::new(
                 state
@@ -673,7 +860,7 @@ impl BaseTransformImpl for TrtPoseInfer {
                 .lock()
                 .unwrap()
                 .as_ref()
-                .map(|s| s.latency + s.batch_wait)
+                .map(|s| s.latency + s.batch_wait + s.held_back())
                 .unwrap_or(gst::ClockTime::ZERO);
             gst::debug!(CAT, imp = self, "adding {ours} latency");
             q.set(live, min + ours, max.map(|m| m + ours));
@@ -698,8 +885,73 @@ impl BaseTransformImpl for TrtPoseInfer {
         {
             gst::debug!(CAT, imp = self, "flushed: the next frame is inferred");
             state.forget_people();
+            if let Some(o) = state.overlap.as_mut() {
+                // Frames of before the seek are dropped, as a flush drops queued data.
+                o.pending = None;
+                o.ready.clear();
+            }
+        } else if event.is_serialized() && !matches!(event.view(), gst::EventView::FlushStop(_)) {
+            // Overlap holds a buffer back: it goes out before the event (EOS, caps, segment).
+            let post = self.settings.lock().unwrap().output.post_messages;
+            let drained = match self.state.lock().unwrap().as_mut() {
+                Some(state) => self.drain(state, post),
+                None => Ok(Vec::new()),
+            };
+            let src = self.obj().static_pad("src").expect("has src pad");
+            match drained {
+                Ok(buffers) => {
+                    for b in buffers {
+                        if let Err(e) = src.push(b) {
+                            gst::debug!(CAT, imp = self, "pushing a held-back frame: {e:?}");
+                            break;
+                        }
+                    }
+                }
+                Err(e) => gst::debug!(CAT, imp = self, "draining the held-back frame: {e:?}"),
+            }
         }
         self.parent_sink_event(event)
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (interval, post) = {
+            let s = self.settings.lock().unwrap();
+            (s.output.interval, s.output.post_messages)
+        };
+        let mut guard = self.state.lock().unwrap();
+        match guard.as_mut() {
+            Some(state) if state.overlap.is_some() => {
+                if interval <= 1 {
+                    self.overlap_step(state, Some(inbuf))?;
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                // interval > 1 carries people from frame to frame: one after another.
+                let held = self.drain(state, post)?;
+                drop(guard);
+                let src = self.obj().static_pad("src").expect("has src pad");
+                for b in held {
+                    src.push(b)?;
+                }
+            }
+            _ => drop(guard),
+        }
+        self.parent_submit_input_buffer(is_discont, inbuf)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        let post = self.settings.lock().unwrap().output.post_messages;
+        if let Some(state) = self.state.lock().unwrap().as_mut()
+            && let Some(buf) = self.next_ready(state, post)
+        {
+            return Ok(gst_base::subclass::base_transform::GenerateOutputSuccess::Buffer(buf));
+        }
+        self.parent_generate_output()
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -723,7 +975,8 @@ impl BaseTransformImpl for TrtPoseInfer {
         } else {
             self.infer(state, buf, interval)?
         };
-        self.publish(state, buf, reused, post_messages);
+        let frame_no = state.frames - 1;
+        self.publish(state, buf, frame_no, reused, post_messages);
         Ok(gst::FlowSuccess::Ok)
     }
 }

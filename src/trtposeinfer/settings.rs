@@ -38,6 +38,8 @@ pub(super) struct EngineSettings {
     pub precision: Precision,
     pub cuda_nhwc: bool,
     pub engine_cache: Option<PathBuf>,
+    /// Prepare frame N+1 while the network runs frame N.
+    pub overlap: bool,
 }
 
 /// Sharing one loaded model with other `trtposeinfer` elements of the process.
@@ -90,6 +92,7 @@ impl Default for Settings {
                 precision: Precision::Fp32,
                 cuda_nhwc: true,
                 engine_cache: None,
+                overlap: false,
             },
             decode: DecodeSettings::default(),
             output: OutputSettings {
@@ -277,6 +280,12 @@ fn engine_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .default_value(true)
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("overlap")
+            .nick("Overlap")
+            .blurb("CPU backend, process-mode=frame, interval=1, no shared-engine: prepare each frame on a second thread while the network runs the previous one, which goes out one frame later (added to the reported latency). Pays when inference leaves a core free (threads below the cores); otherwise, and outside those conditions, frames run one after another")
+            .default_value(s.engine.overlap)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoolean::builder("gpu-preprocess")
             .nick("GPU pre-processing")
             .blurb("With the cuda backend, upload each frame once and convert, resize and normalize it on the GPU (needs libnvrtc); off = prepare on the CPU")
@@ -452,6 +461,7 @@ impl Settings {
             "gpu-preprocess" => e.gpu_preprocess = value.get().expect("type checked upstream"),
             "precision" => e.precision = value.get().expect("type checked upstream"),
             "cuda-nhwc" => e.cuda_nhwc = value.get().expect("type checked upstream"),
+            "overlap" => e.overlap = value.get().expect("type checked upstream"),
             "cmap-threshold" => d.parse.cmap_threshold = value.get().expect("type checked"),
             "link-threshold" => d.parse.link_threshold = value.get().expect("type checked"),
             "cmap-window" => d.parse.cmap_window = get(value) as usize,
@@ -504,6 +514,7 @@ impl Settings {
             "gpu-preprocess" => e.gpu_preprocess.to_value(),
             "precision" => e.precision.to_value(),
             "cuda-nhwc" => e.cuda_nhwc.to_value(),
+            "overlap" => e.overlap.to_value(),
             "cmap-threshold" => d.parse.cmap_threshold.to_value(),
             "link-threshold" => d.parse.link_threshold.to_value(),
             "cmap-window" => (d.parse.cmap_window as u32).to_value(),
