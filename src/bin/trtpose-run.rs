@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Processes a video file: decode → jetsonguard → trtposeinfer → poseoverlay → MP4, plus JSON
-//! Lines, printing progress with the board's sensors as it goes and final statistics at the
+//! Processes a video file or a photo: decode → jetsonguard → trtposeinfer (with `--preset
+//! accurate`: a detector, then a pose network per person) → poseoverlay → MP4 or picture, plus
+//! JSON Lines, printing progress with the board's sensors as it goes and final statistics at the
 //! end. The plugin is linked in, so no GST_PLUGIN_PATH is needed.
 
 use std::path::{Path, PathBuf};
