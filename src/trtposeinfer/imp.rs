@@ -414,8 +414,7 @@ impl TrtPoseInfer {
         &self,
         state: &mut State,
         buf: &mut gst::BufferRef,
-        min_person_score: f32,
-        max_people: usize,
+        decode: &crate::model::DecodeSettings,
     ) -> Result<(), gst::FlowError> {
         state.frames += 1;
         state.people.clear();
@@ -446,7 +445,7 @@ impl TrtPoseInfer {
         // The best regions first; ties keep meta order.
         let mut order: Vec<usize> = (0..regions.len()).collect();
         order.sort_by(|&a, &b| regions[b].score.total_cmp(&regions[a].score));
-        order.truncate(max_people);
+        order.truncate(decode.max_people);
         let boxes: Vec<_> = order.iter().map(|&i| regions[i].bbox).collect();
         let margin = o.margin;
         o.ran_on = boxes.len();
@@ -456,11 +455,7 @@ impl TrtPoseInfer {
                 .estimator
                 .process_regions(source, &boxes, margin, &mut found)
         })?;
-        let threshold = if min_person_score >= 0.0 {
-            min_person_score
-        } else {
-            state.estimator.plan().family.default_person_threshold()
-        };
+        let threshold = decode.person_threshold(&*state.estimator.plan().family);
         let mut people: Vec<Option<Person>> = vec![None; regions.len()];
         let mut removed = vec![false; regions.len()];
         if ran {
@@ -504,6 +499,51 @@ impl TrtPoseInfer {
                 .is_some_and(|s| s.get::<bool>(objects::QUERY_FIELD).unwrap_or(false))
     }
 
+    /// `buf` mapped as a frame of the negotiated caps; `None`, warned, when it cannot hold one
+    /// (it then passes through without pose metadata).
+    fn map_frame<'a>(
+        &self,
+        buf: &'a gst::BufferRef,
+        info: &gst_video::VideoInfo,
+    ) -> Option<gst_video::VideoFrameRef<&'a gst::BufferRef>> {
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info);
+        if frame.is_err() {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "Buffer of {} bytes cannot hold a {}x{} {} frame ({} bytes); passed through without pose metadata",
+                    buf.size(),
+                    info.width(),
+                    info.height(),
+                    info.format().to_str(),
+                    info.size()
+                )
+            );
+        }
+        frame.ok()
+    }
+
+    /// A mapped frame as the core reads it: planes, strides and the caps' colorimetry.
+    fn source_frame<'a>(
+        &self,
+        frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+        caps: &video::Negotiated,
+    ) -> Result<SourceFrame<'a>, gst::FlowError> {
+        let info = &caps.info;
+        SourceFrame::new(
+            caps.format,
+            info.width() as usize,
+            info.height() as usize,
+            video::planes(frame),
+        )
+        .map(|f| f.with_colorimetry(caps.colorimetry))
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
+            gst::FlowError::Error
+        })
+    }
+
     /// Maps `buf` as a frame and runs `work` on it, timed, with the backend switch, error and
     /// NaN reports. `Ok(false)` when the buffer cannot hold a frame (warned, passed on).
     fn run_on_frame(
@@ -513,36 +553,10 @@ impl TrtPoseInfer {
         work: impl FnOnce(&mut State, &SourceFrame) -> Result<(), EngineError>,
     ) -> Result<bool, gst::FlowError> {
         let caps = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let info = &caps.info;
-        let frame = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info) {
-            Ok(f) => f,
-            Err(_) => {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "Buffer of {} bytes cannot hold a {}x{} {} frame ({} bytes); passed through without pose metadata",
-                        buf.size(),
-                        info.width(),
-                        info.height(),
-                        info.format().to_str(),
-                        info.size()
-                    )
-                );
-                return Ok(false);
-            }
+        let Some(frame) = self.map_frame(buf, &caps.info) else {
+            return Ok(false);
         };
-        let source = SourceFrame::new(
-            caps.format,
-            info.width() as usize,
-            info.height() as usize,
-            video::planes(&frame),
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
-            gst::FlowError::Error
-        })?
-        .with_colorimetry(caps.colorimetry);
+        let source = self.source_frame(&frame, &caps)?;
         let start = Instant::now();
         let result = work(state, &source);
         self.after_run(state, result, start.elapsed())?;
@@ -562,37 +576,9 @@ impl TrtPoseInfer {
         let prev = o.pending.take();
         let k = prev.as_ref().map_or(0, |p| p.2);
         // Map and check the next frame; one that cannot be read goes out without people.
-        let mapped = next.as_ref().and_then(|b| {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), info);
-            if frame.is_err() {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    (
-                        "Buffer of {} bytes cannot hold a {}x{} {} frame; passed through without pose metadata",
-                        b.size(),
-                        info.width(),
-                        info.height(),
-                        info.format().to_str()
-                    )
-                );
-            }
-            frame.ok()
-        });
+        let mapped = next.as_ref().and_then(|b| self.map_frame(b.as_ref(), info));
         let source = match &mapped {
-            Some(f) => Some(
-                SourceFrame::new(
-                    caps.format,
-                    info.width() as usize,
-                    info.height() as usize,
-                    video::planes(f),
-                )
-                .map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ("Bad frame: {}", e));
-                    gst::FlowError::Error
-                })?
-                .with_colorimetry(caps.colorimetry),
-            ),
+            Some(f) => Some(self.source_frame(f, &caps)?),
             None => None,
         };
         let geometry = state.estimator.geometry_for(info.width(), info.height());
@@ -675,6 +661,18 @@ impl TrtPoseInfer {
             out.push(buf);
         }
         Ok(out)
+    }
+
+    /// Pushes the buffers overlap held back, in order (called without the state lock, as
+    /// downstream may query us); stops at the first one refused.
+    fn push_held(&self, held: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if !held.is_empty() {
+            let src = self.obj().static_pad("src").expect("has src pad");
+            for b in held {
+                src.push(b)?;
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
     }
 
     /// The oldest ready buffer with its people attached and published.
@@ -897,17 +895,8 @@ impl BaseTransformImpl for TrtPoseInfer {
                 Some(state) => self.drain(state, post),
                 None => Ok(Vec::new()),
             };
-            let src = self.obj().static_pad("src").expect("has src pad");
-            match drained {
-                Ok(buffers) => {
-                    for b in buffers {
-                        if let Err(e) = src.push(b) {
-                            gst::debug!(CAT, imp = self, "pushing a held-back frame: {e:?}");
-                            break;
-                        }
-                    }
-                }
-                Err(e) => gst::debug!(CAT, imp = self, "draining the held-back frame: {e:?}"),
+            if let Err(e) = drained.and_then(|held| self.push_held(held)) {
+                gst::debug!(CAT, imp = self, "held-back frames not sent: {e:?}");
             }
         }
         self.parent_sink_event(event)
@@ -932,10 +921,7 @@ impl BaseTransformImpl for TrtPoseInfer {
                 // interval > 1 carries people from frame to frame: one after another.
                 let held = self.drain(state, post)?;
                 drop(guard);
-                let src = self.obj().static_pad("src").expect("has src pad");
-                for b in held {
-                    src.push(b)?;
-                }
+                self.push_held(held)?;
             }
             _ => drop(guard),
         }
@@ -955,13 +941,12 @@ impl BaseTransformImpl for TrtPoseInfer {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (interval, post_messages, min_person_score, max_people) = {
+        let (interval, post_messages, decode) = {
             let s = self.settings.lock().unwrap();
             (
                 s.output.interval.max(1) as u64,
                 s.output.post_messages,
-                s.decode.min_person_score,
-                s.decode.max_people,
+                s.decode,
             )
         };
         let mut guard = self.state.lock().unwrap();
@@ -970,7 +955,7 @@ impl BaseTransformImpl for TrtPoseInfer {
             return Err(gst::FlowError::NotNegotiated);
         };
         let reused = if state.objects.is_some() {
-            self.infer_objects(state, buf, min_person_score, max_people)?;
+            self.infer_objects(state, buf, &decode)?;
             false
         } else {
             self.infer(state, buf, interval)?
