@@ -446,13 +446,9 @@ impl<'a> SourceFrame<'a> {
             .iter()
             .enumerate()
             .map(|(i, &(data, stride))| {
-                let (px, row) = if i == 0 { (x, y) } else { (x / 2, y / 2) };
-                let bytes_x = match f.packed_layout() {
-                    Some(l) => px * l.bytes,
-                    None if f.packed_422().is_some() => 2 * px,
-                    None if i > 0 && matches!(f, PixelFormat::Nv12 | PixelFormat::Nv21) => 2 * px,
-                    None => px,
-                };
+                let row = if i == 0 { y } else { y / 2 };
+                // The bytes of `x` pixels in one row of this plane: where the crop starts.
+                let bytes_x = f.plane_len(i, x, 1, 0);
                 (&data[row * stride + bytes_x..], stride)
             })
             .collect();
@@ -476,6 +472,48 @@ mod tests {
         ] {
             assert!((got - want).abs() < 1e-3, "{got} vs {want}");
         }
+    }
+
+    #[test]
+    fn a_crop_starts_each_plane_at_its_own_first_sample() {
+        // 8x6 frames, stride 40; every plane byte holds its own offset, so the first byte of
+        // each cropped plane says where the view starts. Crop at (2, 4), 4x2.
+        let stride = 40;
+        // Per format: the expected start of each plane, in bytes from that plane's start.
+        let cases: [(PixelFormat, &[usize]); 7] = [
+            (PixelFormat::Rgb, &[4 * stride + 2 * 3]),
+            (PixelFormat::Bgrx, &[4 * stride + 2 * 4]),
+            (PixelFormat::Gray8, &[4 * stride + 2]),
+            (
+                PixelFormat::I420,
+                &[4 * stride + 2, 2 * stride + 1, 2 * stride + 1],
+            ),
+            (
+                PixelFormat::Yv12,
+                &[4 * stride + 2, 2 * stride + 1, 2 * stride + 1],
+            ),
+            (PixelFormat::Nv21, &[4 * stride + 2, 2 * stride + 2]),
+            (PixelFormat::Uyvy, &[4 * stride + 2 * 2]),
+        ];
+        let bytes: Vec<u8> = (0..stride * 6).map(|i| i as u8).collect();
+        for (format, starts) in cases {
+            let planes = (0..format.num_planes())
+                .map(|_| (&bytes[..], stride))
+                .collect();
+            let frame = SourceFrame::new(format, 8, 6, planes).unwrap();
+            let view = frame.crop(2, 4, 4, 2).unwrap();
+            assert_eq!((view.width, view.height), (4, 2));
+            let got: Vec<usize> = view.planes.iter().map(|(d, _)| d[0] as usize).collect();
+            assert_eq!(got, starts.to_vec(), "{format:?}");
+        }
+        // Odd origins split a chroma sample: refused, as is a crop past the frame.
+        let planes = vec![(&bytes[..], stride); 3];
+        let i420 = SourceFrame::new(PixelFormat::I420, 8, 6, planes).unwrap();
+        assert!(matches!(
+            i420.crop(1, 0, 2, 2),
+            Err(FrameError::BadCrop { align: 2, .. })
+        ));
+        assert!(i420.crop(6, 4, 4, 2).is_err());
     }
 
     #[test]
