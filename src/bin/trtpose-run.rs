@@ -122,7 +122,7 @@ impl GuardArgs {
 
 /// `--preset accurate`'s models, looked up in the model folders, which set-up fills. NanoDet
 /// (Apache-2.0) rather than CenterNet (no licence upstream): on the COCO development photos
-/// it scored 0.468 against 0.475 OKS AP, at 4.0 against 4.9 FPS on the street clip (it finds
+/// it scored 0.468 against 0.475 OKS AP, at 4.0 against 4.6 FPS on the street clip (it finds
 /// more weak regions there); `--detector centernet-512x512.onnx` picks the other.
 const ACCURATE_DETECTOR: &str = "nanodet-416x416.onnx";
 const ACCURATE_POSE: &str = "movenet-thunder-256x256.onnx";
@@ -136,7 +136,7 @@ const ACCURATE_DETECTOR_SCORE: f32 = 0.2;
 /// backend runs the float model either way); else float, without the element's warning about
 /// a missing copy.
 fn precision_for(model: &Path) -> &'static str {
-    if model.with_extension("int8.onnx").is_file() {
+    if gsttrtpose::quantize::int8_path(model).is_file() {
         "int8"
     } else {
         "fp32"
