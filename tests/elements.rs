@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::quote as q;
+use common::{RunResult, run_launch as run, run_ok as ok};
 use gst::prelude::*;
 use gsttrtpose::meta::{self, PoseRecord};
 use serde_json::Value;
@@ -16,77 +16,6 @@ fn init() {
     // ONNX Runtime from the test venv before the element would pick one.
     common::runtime();
     common::init_gst();
-}
-
-struct RunResult {
-    samples: Vec<gst::Sample>,
-    messages: Vec<gst::Message>,
-    error: Option<String>,
-}
-
-/// Runs a launch line whose sink is `appsink name=sink` until EOS or error.
-fn run(desc: &str) -> RunResult {
-    init();
-    let pipeline = match gst::parse::launch(desc) {
-        Ok(p) => p.downcast::<gst::Pipeline>().unwrap(),
-        // Linking already failed (e.g. caps the element does not accept).
-        Err(e) => {
-            return RunResult {
-                samples: Vec::new(),
-                messages: Vec::new(),
-                error: Some(e.to_string()),
-            };
-        }
-    };
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
-    let bus = pipeline.bus().unwrap();
-    if let Some(sink) = &sink {
-        sink.set_property("sync", false);
-        sink.set_property("max-buffers", 0u32);
-    }
-    let _ = pipeline.set_state(gst::State::Playing);
-    let mut samples = Vec::new();
-    let mut messages = Vec::new();
-    let mut error = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Some(sink) = &sink {
-            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(1)) {
-                samples.push(s);
-            }
-        }
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
-            assert!(std::time::Instant::now() < deadline, "{desc}: timed out");
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
-                break;
-            }
-            _ => messages.push(msg),
-        }
-    }
-    if let Some(sink) = &sink {
-        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-            samples.push(s);
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    RunResult {
-        samples,
-        messages,
-        error,
-    }
-}
-
-fn ok(desc: &str) -> RunResult {
-    let r = run(desc);
-    assert!(r.error.is_none(), "{desc}: {}", r.error.unwrap());
-    r
 }
 
 fn people(sample: &gst::Sample) -> Vec<PoseRecord> {

@@ -31,24 +31,26 @@ struct Run {
 }
 
 fn run(desc: &str) -> Run {
-    common::runtime();
-    let p = common::launch(desc);
-    let sink: gst_app::AppSink = common::by_name(&p, "sink");
-    p.set_state(gst::State::Playing).unwrap();
-    let mut out = Run::default();
-    while let Ok(sample) = sink.pull_sample() {
-        let buf = sample.buffer().unwrap();
-        let rois = buf
-            .iter_meta::<VideoRegionOfInterestMeta>()
-            .filter(|m| m.roi_type() == meta::ROI_TYPE)
-            .count();
-        let records = meta::read(buf).into_iter().map(|r| r.unwrap()).collect();
-        out.frames.push((records, rois));
-    }
-    let bus = p.bus().unwrap();
-    while let Some(msg) = bus.pop() {
+    let r = common::run_ok(desc);
+    let frames = r
+        .samples
+        .iter()
+        .map(|sample| {
+            let buf = sample.buffer().unwrap();
+            let rois = buf
+                .iter_meta::<VideoRegionOfInterestMeta>()
+                .filter(|m| m.roi_type() == meta::ROI_TYPE)
+                .count();
+            let records = meta::read(buf).into_iter().map(|r| r.unwrap()).collect();
+            (records, rois)
+        })
+        .collect();
+    let mut out = Run {
+        frames,
+        ..Run::default()
+    };
+    for msg in &r.messages {
         match msg.view() {
-            gst::MessageView::Error(e) => panic!("{desc}: {} ({:?})", e.error(), e.debug()),
             gst::MessageView::Warning(w) => out.warnings.push(format!(
                 "{} {}",
                 w.error(),
@@ -63,7 +65,6 @@ fn run(desc: &str) -> Run {
             _ => {}
         }
     }
-    p.set_state(gst::State::Null).unwrap();
     out
 }
 

@@ -241,3 +241,79 @@ pub fn rss_kb() -> u64 {
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap()
 }
+
+/// What a launch line ending in `appsink name=sink` gave until EOS or error.
+pub struct RunResult {
+    pub samples: Vec<gst::Sample>,
+    /// Every bus message but EOS and the error.
+    pub messages: Vec<gst::Message>,
+    pub error: Option<String>,
+}
+
+/// Runs a launch line whose sink is `appsink name=sink` until EOS or error.
+pub fn run_launch(desc: &str) -> RunResult {
+    // ONNX Runtime from the test venv before the element would pick one.
+    runtime();
+    init_gst();
+    let pipeline = match gst::parse::launch(desc) {
+        Ok(p) => p.downcast::<gst::Pipeline>().unwrap(),
+        // Linking already failed (e.g. caps the element does not accept).
+        Err(e) => {
+            return RunResult {
+                samples: Vec::new(),
+                messages: Vec::new(),
+                error: Some(e.to_string()),
+            };
+        }
+    };
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
+    let bus = pipeline.bus().unwrap();
+    if let Some(sink) = &sink {
+        sink.set_property("sync", false);
+        sink.set_property("max-buffers", 0u32);
+    }
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut samples = Vec::new();
+    let mut messages = Vec::new();
+    let mut error = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        if let Some(sink) = &sink {
+            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(1)) {
+                samples.push(s);
+            }
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
+            assert!(std::time::Instant::now() < deadline, "{desc}: timed out");
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                break;
+            }
+            _ => messages.push(msg),
+        }
+    }
+    if let Some(sink) = &sink {
+        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
+            samples.push(s);
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    RunResult {
+        samples,
+        messages,
+        error,
+    }
+}
+
+/// [`run_launch`], failing the test on a pipeline error.
+pub fn run_ok(desc: &str) -> RunResult {
+    let r = run_launch(desc);
+    assert!(r.error.is_none(), "{desc}: {}", r.error.unwrap());
+    r
+}
