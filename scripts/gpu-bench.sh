@@ -6,6 +6,8 @@
 #   gpu-bench.sh main      compare GPU vs CPU paths on photos; bench --e2e at batch 1, 8, 32
 #   gpu-bench.sh extra     GPU memory limits (CPU fallback) and the PyTorch references
 #   gpu-bench.sh shared    N streams through one shared engine (bench --streams)
+#   gpu-bench.sh pinned    #17: rn18 224 frame in -> people out with pinned staging against
+#                          pageable copies, batch 1, 8 and 64 (one engine, and two or three side by side)
 #   gpu-bench.sh confirm   MoveNet comparison without weak keypoints, a 1 MB limit (CUDA
 #                          unavailable at load), and batch 64 throughput
 # Expects in .gpu/bin: trtposeconvert, movenet-multipose-256x256.onnx and *.ppm photos.
@@ -42,6 +44,22 @@ case "${1:-main}" in
       echo "== rn18 b1 synthetic 1920x1080 nv12"; $T bench /tmp/rn18_b1.onnx --iterations 300 --e2e-only --e2e --frame-size 1920x1080 --frame-format nv12
       echo "== movenet multipose 256"; $T bench $MN --iterations 300 --e2e --frame $PHOTO
     } 2>&1 | tee "$OUT/bench.txt"
+    ;;
+  pinned)
+    for b in 1 8 64; do
+      [ -f /tmp/rn18_b$b.onnx ] || python3 models/tools/make_trt_pose_onnx.py resnet18 --size 224 --cmap-std 0.015 --batch $b -o /tmp/rn18_b$b.onnx
+      [ -f /tmp/rn18_b$b.fp16.onnx ] || $T half /tmp/rn18_b$b.onnx
+    done > "$OUT/models.txt" 2>&1
+    {
+      nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.width.current --format=csv
+      for run in 1 2; do
+        echo "== $(date +%T) rn18 b1, run $run"; $T bench /tmp/rn18_b1.onnx --iterations 2000 --e2e-only --e2e --frame $PHOTO
+      done
+      echo "== $(date +%T) rn18 b8"; $T bench /tmp/rn18_b8.onnx --iterations 1000 --e2e-only --e2e --frame $PHOTO
+      echo "== $(date +%T) rn18 b64, and two or three engines side by side"
+      $T bench /tmp/rn18_b64.onnx --iterations 200 --e2e-only --e2e --frame $PHOTO --instances 2,3
+      echo "== $(date +%T) done"
+    } 2>&1 | tee "$OUT/pinned.txt"
     ;;
   confirm)
     models >/dev/null 2>&1

@@ -119,7 +119,7 @@ fn planes(
 fn main() {
     let ctx = open_device(0).unwrap_or_else(|e| panic!("no GPU: {e}"));
     let stream = ctx.new_stream().expect("a CUDA stream");
-    let mut gpu = GpuPreprocessor::new(stream.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut gpu = GpuPreprocessor::new(stream.clone(), true).unwrap_or_else(|e| panic!("{e}"));
     let mut cpu = Preprocessor::new();
     let formats = [
         PixelFormat::Rgb,

@@ -3,6 +3,7 @@
 //! directly. ONNX Runtime provides the CPU, CUDA and TensorRT backends.
 
 pub mod cuda;
+pub mod hostcopy;
 pub mod ort_engine;
 pub mod select;
 pub mod shared;
@@ -164,6 +165,10 @@ pub struct EngineOptions {
     /// Let idle inference threads spin-wait for work (ONNX Runtime's default). Off by default:
     /// in a pipeline the cores are shared with decoding and other streams.
     pub cpu_spinning: bool,
+    /// CUDA: stage large uploads and downloads (from 4 MB, a few frames) in page-locked host
+    /// memory, one copy per batch each way at the copy engines' speed. Off: pageable copies,
+    /// kept to measure against.
+    pub pinned_host: bool,
 }
 
 impl Default for EngineOptions {
@@ -181,6 +186,7 @@ impl Default for EngineOptions {
             int8_calibration: None,
             cuda_prefer_nhwc: true,
             cpu_spinning: false,
+            pinned_host: true,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! without it and says what to install.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use std::sync::Arc;
 
@@ -15,7 +15,8 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{IoBinding, Session};
 use ort::value::{DynTensor, TensorElementType, TensorRef, ValueType};
 
-use super::cuda::{self, GpuPreprocessor};
+use super::cuda::{self, GpuPreprocessor, Pinned};
+use super::hostcopy;
 use super::{
     Backend, ElementType, Engine, EngineError, EngineOptions, FrameJob, InputData, OutputBuffer,
     TensorSpec, check_model_file,
@@ -144,7 +145,62 @@ struct DeviceIo {
     pre_unavailable: Option<String>,
     cuda_graph: bool,
     device_id: i32,
+    /// Page-locked staging for uploads of CPU-prepared inputs and for the outputs' download,
+    /// when `pinned_host` is on.
+    pinned: bool,
+    capture_count: CaptureCount,
+    host_in: Option<Pinned<u8>>,
+    host_out: Vec<Option<Pinned<f32>>>,
     stream: Arc<CudaStream>,
+}
+
+/// ONNX Runtime captures a CUDA graph in CUDA's process-wide capture mode, which any CUDA call
+/// of another thread during the capture (an allocation, a wait, a copy from pageable memory)
+/// invalidates, failing the run. It captures on a thread's third run (two regular runs first,
+/// per thread). Runs that may capture hold this lock alone; every other GPU run, and GPU
+/// engine loads, share it, so streams starting together do not break each other's capture.
+static CAPTURE: RwLock<()> = RwLock::new(());
+
+/// Runs on one thread after which its graph is captured, with a margin of one.
+const CAPTURE_RUNS: u32 = 4;
+
+/// Counts an engine's runs per thread, to tell which may capture a graph.
+#[derive(Debug)]
+struct CaptureCount {
+    thread: std::thread::ThreadId,
+    runs: u32,
+}
+
+impl CaptureCount {
+    fn new() -> Self {
+        CaptureCount {
+            thread: std::thread::current().id(),
+            runs: 0,
+        }
+    }
+
+    /// Counts a run on the calling thread; true while a graph may be captured in it.
+    fn next_may_capture(&mut self, graph: bool) -> bool {
+        let me = std::thread::current().id();
+        if self.thread != me {
+            *self = CaptureCount {
+                thread: me,
+                runs: 0,
+            };
+        }
+        self.runs = self.runs.saturating_add(1);
+        graph && self.runs <= CAPTURE_RUNS
+    }
+}
+
+/// What a GPU run holds of [`CAPTURE`].
+enum CaptureGuard {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+fn shared_gpu() -> CaptureGuard {
+    CaptureGuard::Shared(CAPTURE.read().unwrap_or_else(PoisonError::into_inner))
 }
 
 fn device_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> EngineError + '_ {
@@ -156,7 +212,7 @@ impl DeviceIo {
     /// or the reason it cannot be is kept for reports.
     fn new(options: &EngineOptions, stream: Arc<CudaStream>, cuda_graph: bool) -> Self {
         let (pre, pre_unavailable) = if options.gpu_preprocess {
-            match GpuPreprocessor::new(stream.clone()) {
+            match GpuPreprocessor::new(stream.clone(), options.pinned_host) {
                 Ok(p) => (Some(p), None),
                 Err(e) => (None, Some(e.to_string())),
             }
@@ -173,7 +229,21 @@ impl DeviceIo {
             pre_unavailable,
             cuda_graph,
             device_id: options.device_id,
+            pinned: options.pinned_host,
+            capture_count: CaptureCount::new(),
+            host_in: None,
+            host_out: Vec::new(),
             stream,
+        }
+    }
+
+    /// The hold on [`CAPTURE`] for the next run on this thread: alone while a graph may be
+    /// captured.
+    fn capture_guard(&mut self) -> CaptureGuard {
+        if self.capture_count.next_may_capture(self.cuda_graph) {
+            CaptureGuard::Alone(CAPTURE.write().unwrap_or_else(PoisonError::into_inner))
+        } else {
+            shared_gpu()
         }
     }
 
@@ -295,6 +365,16 @@ impl DeviceIo {
             .map_err(|e| EngineError::Device(format!("CUDA inference failed: {e}")))?;
         crate::trace::step("run_binding done");
         outputs.resize_with(self.outputs.len(), OutputBuffer::default);
+        let bytes: usize = self
+            .outputs
+            .iter()
+            .map(|(_, _, dims)| dims.iter().product::<usize>() * 4)
+            .sum();
+        if self.pinned && cuda::pinned_pays(bytes) {
+            self.download_pinned(outputs)?;
+            crate::trace::step("copied out");
+            return Ok(());
+        }
         for (out, (_, ptr, dims)) in outputs.iter_mut().zip(&self.outputs) {
             out.shape.clone_from(dims);
             out.data.resize(dims.iter().product(), 0.0);
@@ -315,8 +395,56 @@ impl DeviceIo {
         Ok(())
     }
 
-    fn upload(&self, bytes: &[u8]) -> Result<(), EngineError> {
+    /// Downloads every output into its pinned buffer (all copies queued before any wait),
+    /// then copies them into `outputs` on the host's threads.
+    fn download_pinned(&mut self, outputs: &mut [OutputBuffer]) -> Result<(), EngineError> {
+        let dev =
+            |e: cuda::CudaError| EngineError::Device(format!("copying the outputs back: {e}"));
+        self.host_out.resize_with(self.outputs.len(), || None);
+        let ctx = self.stream.context().clone();
+        for (slot, (_, ptr, dims)) in self.host_out.iter_mut().zip(&self.outputs) {
+            let len = dims.iter().product();
+            Pinned::ensure(slot, &ctx, len, false).map_err(dev)?;
+            let pinned = slot.as_mut().expect("allocated above");
+            pinned.download(*ptr, len, &self.stream).map_err(dev)?;
+        }
+        let threads = hostcopy::host_threads();
+        for ((out, slot), (_, _, dims)) in outputs
+            .iter_mut()
+            .zip(&mut self.host_out)
+            .zip(&self.outputs)
+        {
+            let len = dims.iter().product();
+            out.shape.clone_from(dims);
+            out.data.resize(len, 0.0);
+            let host = slot
+                .as_mut()
+                .expect("allocated above")
+                .host()
+                .map_err(dev)?;
+            hostcopy::copy(&mut out.data, &host[..len], threads);
+        }
+        Ok(())
+    }
+
+    fn upload(&mut self, bytes: &[u8]) -> Result<(), EngineError> {
         self.bind_context()?;
+        let e = device_err("uploading the network input");
+        if self.pinned && cuda::pinned_pays(bytes.len()) {
+            let dev = |e: cuda::CudaError| {
+                EngineError::Device(format!("uploading the network input: {e}"))
+            };
+            let ctx = self.stream.context().clone();
+            let input = self.input_ptr();
+            Pinned::ensure(&mut self.host_in, &ctx, bytes.len(), true).map_err(dev)?;
+            let pinned = self.host_in.as_mut().expect("allocated above");
+            hostcopy::copy(
+                &mut pinned.host().map_err(dev)?[..bytes.len()],
+                bytes,
+                hostcopy::host_threads(),
+            );
+            return pinned.upload(bytes.len(), input, &self.stream).map_err(dev);
+        }
         // SAFETY: the input tensor holds exactly the bound shape, which `bytes` matches.
         unsafe {
             cudarc::driver::result::memcpy_htod_async(
@@ -325,7 +453,7 @@ impl DeviceIo {
                 self.stream.cu_stream(),
             )
         }
-        .map_err(device_err("uploading the network input"))
+        .map_err(e)
     }
 
     fn read_input(&self, len: usize) -> Result<Vec<u8>, EngineError> {
@@ -419,6 +547,8 @@ impl OrtEngine {
         backend: Backend,
     ) -> Result<Self, EngineError> {
         check_model_file(model)?;
+        // Loading allocates on the GPU, which must not happen during another engine's capture.
+        let _gpu = (backend != Backend::Cpu).then(shared_gpu);
         let rt_err = |e: String| EngineError::Runtime(e);
         let mut builder = Session::builder(runtime.environment())
             .map_err(|e| rt_err(e.to_string()))?
@@ -558,6 +688,7 @@ impl OrtEngine {
         if dev.input.is_none() {
             return Ok(None);
         }
+        let _gpu = shared_gpu();
         let bytes = dev.read_input(dev.bound_shape.iter().product::<usize>() * 4)?;
         let ints = self.inputs[0].elem == ElementType::I32;
         Ok(Some(
@@ -601,6 +732,7 @@ impl Engine for OrtEngine {
         outputs: &mut Vec<OutputBuffer>,
     ) -> Result<(), EngineError> {
         if let Some(dev) = self.device.as_mut() {
+            let _gpu = dev.capture_guard();
             let elem = match input {
                 InputData::F32(_) => InputElem::F32,
                 InputData::I32(_) => InputElem::I32,
@@ -664,6 +796,7 @@ impl Engine for OrtEngine {
         if dev.pre.is_none() || frames.is_empty() {
             return Ok(false);
         }
+        let _gpu = dev.capture_guard();
         let g = frames[0].geometry;
         if frames
             .iter()
@@ -689,15 +822,8 @@ impl Engine for OrtEngine {
         let item_bytes = (3 * w * h * 4) as u64;
         crate::trace::step("bound");
         let pre = dev.pre.as_mut().expect("checked above");
-        for (i, job) in frames.iter().enumerate() {
-            pre.run(
-                job.frame,
-                &job.geometry,
-                format,
-                base + i as u64 * item_bytes,
-            )
+        pre.run_batch(frames, format, base, item_bytes)
             .map_err(|e| EngineError::Device(e.to_string()))?;
-        }
         crate::trace::step("pre-processing queued");
         dev.run(&mut self.session, outputs)?;
         Ok(true)
@@ -709,6 +835,7 @@ impl Engine for OrtEngine {
         let Some(dev) = self.device.as_mut() else {
             return Ok(None);
         };
+        let _gpu = dev.capture_guard();
         let Some(binding) = dev.binding.as_ref() else {
             return Ok(None);
         };
@@ -755,4 +882,43 @@ fn bytemuck_f32(d: &[f32]) -> &[u8] {
 fn bytemuck_i32(d: &[i32]) -> &[u8] {
     // SAFETY: as above.
     unsafe { std::slice::from_raw_parts(d.as_ptr().cast(), std::mem::size_of_val(d)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn the_first_runs_on_each_thread_may_capture() {
+        let mut count = CaptureCount::new();
+        let here: Vec<bool> = (0..6).map(|_| count.next_may_capture(true)).collect();
+        assert_eq!(here, [true, true, true, true, false, false]);
+        // ONNX Runtime keeps its graph per thread: a new thread captures again.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(count.next_may_capture(true));
+            });
+        });
+        assert!(count.next_may_capture(true), "back on the first thread");
+        let mut plain = CaptureCount::new();
+        assert!(!plain.next_may_capture(false), "no graph, no capture");
+    }
+
+    #[test]
+    fn a_capturing_run_keeps_other_gpu_work_out() {
+        let alone = CAPTURE.write().unwrap();
+        let ran = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let _shared = shared_gpu();
+                ran.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!ran.load(Ordering::SeqCst), "GPU work ran during a capture");
+            drop(alone);
+            other.join().unwrap();
+        });
+        assert!(ran.load(Ordering::SeqCst));
+    }
 }

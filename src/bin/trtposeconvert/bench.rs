@@ -63,9 +63,11 @@ pub struct BenchArgs {
     /// With --streams: longest wait of a frame for others, in µs.
     #[arg(long, default_value_t = 10_000, requires = "streams")]
     batch_timeout: u64,
-    /// With --streams: engines running batches side by side.
-    #[arg(long, default_value_t = 1, requires = "streams")]
-    instances: usize,
+    /// With --streams: engines running batches side by side (the first value); with --e2e:
+    /// also time the CUDA rows with each of these many engines running batches side by side,
+    /// one thread each (e.g. 2,3).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    instances: Vec<usize>,
 }
 
 /// Mean milliseconds per run, after three warm-up runs.
@@ -137,7 +139,7 @@ pub fn run(ctx: &Ctx, a: &BenchArgs) -> Result<(), String> {
                 threads: a.threads,
                 max_batch: a.max_batch.max(1),
                 timeout: std::time::Duration::from_micros(a.batch_timeout),
-                instances: a.instances.max(1),
+                instances: a.instances.first().copied().unwrap_or(1).max(1),
             },
         );
     }
@@ -260,6 +262,7 @@ fn e2e_setup(a: &BenchArgs) -> Result<e2e::E2eSetup, String> {
         threads: a.threads,
         gpu_mem_limit_mb: a.gpu_mem_limit,
         nchw: a.nchw,
+        instances: a.instances.clone(),
     })
 }
 

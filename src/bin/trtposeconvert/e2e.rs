@@ -9,7 +9,7 @@ use gsttrtpose::engine::InputData;
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
 };
-use gsttrtpose::frame::PixelFormat;
+use gsttrtpose::frame::{PixelFormat, SourceFrame};
 use gsttrtpose::model::{EstimatorConfig, PoseDecoder, PoseEstimator};
 use gsttrtpose::pose::Person;
 use gsttrtpose::preprocess::Preprocessor;
@@ -27,6 +27,8 @@ pub struct E2eSetup {
     pub gpu_mem_limit_mb: usize,
     /// Also time CUDA with NCHW convolutions (the default is NHWC).
     pub nchw: bool,
+    /// Also time the CUDA rows with these many engines running batches side by side.
+    pub instances: Vec<usize>,
 }
 
 pub fn test_frame(
@@ -140,6 +142,26 @@ fn time_one(
                 f.from, f.to, f.reason
             );
         }
+        for &n in setup.instances.iter().filter(|&&n| n > 1) {
+            if backend == Backend::Cpu || result.is_err() {
+                break;
+            }
+            let iters = setup.iterations;
+            let side = more_estimators(rt, model, opts, backend, n - 1).and_then(|mut more| {
+                let mut all: Vec<&mut PoseEstimator> = vec![&mut est];
+                all.extend(more.iter_mut());
+                side_by_side(&mut all, &frames, iters)
+            });
+            rows.push(Row {
+                name: format!("{name}{} x{n}", if graph { " +graph" } else { "" }),
+                batch,
+                infer_ms: None,
+                e2e_ms: side,
+                decode_ms: None,
+                people: people.first().map_or(0, |p| p.len()),
+                preprocessing: format!("{n} side by side"),
+            });
+        }
         // Decoding alone (host side), image 0 of the last run.
         let decode_ms = result.is_ok().then(|| {
             let g = est.geometry_for(frame.width as u32, frame.height as u32);
@@ -166,6 +188,56 @@ fn time_one(
             preprocessing: format!("{} on {}", est.preprocessing(), est.backend()),
         });
     }
+}
+
+/// `n` more estimators on `backend`, each warmed up.
+fn more_estimators(
+    rt: &'static OrtRuntime,
+    model: &Path,
+    opts: &EngineOptions,
+    backend: Backend,
+    n: usize,
+) -> Result<Vec<PoseEstimator>, String> {
+    (0..n)
+        .map(|_| {
+            let engine = OrtEngine::load_on(rt, model, opts, backend).map_err(|e| e.to_string())?;
+            PoseEstimator::new(Box::new(engine), &EstimatorConfig::default())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Milliseconds per batch with the estimators running batches side by side, one thread each
+/// (what `shared-instances` does in the element): one's copies and decoding overlap
+/// another's network.
+fn side_by_side(
+    ests: &mut [&mut PoseEstimator],
+    frames: &[&SourceFrame],
+    iters: usize,
+) -> Result<f64, String> {
+    let work = |est: &mut PoseEstimator, n: usize| -> Result<(), String> {
+        let mut people = vec![Vec::<Person>::new(); frames.len()];
+        for _ in 0..n {
+            est.process_batch(frames, &mut people)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    for est in ests.iter_mut() {
+        work(est, 3)?;
+    }
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ests
+            .iter_mut()
+            .map(|est| s.spawn(|| work(est, iters)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("a bench thread panicked".into()))
+        })
+    })?;
+    Ok(t.elapsed().as_secs_f64() * 1e3 / (iters * ests.len()).max(1) as f64)
 }
 
 /// Times frame-in to people-out on the CPU and on CUDA (with and without CUDA graphs).
@@ -212,6 +284,32 @@ pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<
             &mut rows,
         );
     }
+    // The best CUDA row again with pageable host copies: what pinned staging buys, this run.
+    let (best, label) = if half.is_file() {
+        (half.as_path(), "CUDA fp16 pageable")
+    } else {
+        (model, "CUDA pageable")
+    };
+    let pageable = EngineOptions {
+        pinned_host: false,
+        ..options(BackendRequest::Cuda, None, setup)
+    };
+    let single = E2eSetup {
+        instances: Vec::new(),
+        frame: setup.frame.clone(),
+        batches: setup.batches.clone(),
+        ..*setup
+    };
+    time_one(
+        rt,
+        best,
+        label,
+        Backend::Cuda,
+        &pageable,
+        &single,
+        &frame,
+        &mut rows,
+    );
     if setup.nchw {
         let o = EngineOptions {
             cuda_prefer_nhwc: false,
