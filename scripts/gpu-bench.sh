@@ -7,7 +7,8 @@
 #   gpu-bench.sh extra     GPU memory limits (CPU fallback) and the PyTorch references
 #   gpu-bench.sh shared    N streams through one shared engine (bench --streams)
 #   gpu-bench.sh pinned    #17: rn18 224 frame in -> people out with pinned staging against
-#                          pageable copies, batch 1, 8 and 64 (one engine, and two or three side by side)
+#                          pageable copies, batch 1, 8 and 64 (one engine, and two or three side by side),
+#                          and with the frame itself in page-locked memory (--pinned-frame)
 #   gpu-bench.sh confirm   MoveNet comparison without weak keypoints, a 1 MB limit (CUDA
 #                          unavailable at load), and batch 64 throughput
 # Expects in .gpu/bin: trtposeconvert, movenet-multipose-256x256.onnx and *.ppm photos.
@@ -52,12 +53,14 @@ case "${1:-main}" in
     done > "$OUT/models.txt" 2>&1
     {
       nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.width.current --format=csv
-      for run in 1 2; do
-        echo "== $(date +%T) rn18 b1, run $run"; $T bench /tmp/rn18_b1.onnx --iterations 2000 --e2e-only --e2e --frame $PHOTO
+      for pf in "" --pinned-frame; do
+        echo "== $(date +%T) rn18 b1 $pf"; $T bench /tmp/rn18_b1.onnx --iterations 2000 --e2e-only --e2e --frame $PHOTO $pf
       done
       echo "== $(date +%T) rn18 b8"; $T bench /tmp/rn18_b8.onnx --iterations 1000 --e2e-only --e2e --frame $PHOTO
-      echo "== $(date +%T) rn18 b64, and two or three engines side by side"
-      $T bench /tmp/rn18_b64.onnx --iterations 200 --e2e-only --e2e --frame $PHOTO --instances 2,3
+      for pf in "" --pinned-frame; do
+        echo "== $(date +%T) rn18 b64 $pf, and two or three engines side by side"
+        $T bench /tmp/rn18_b64.onnx --iterations 200 --e2e-only --e2e --frame $PHOTO --instances 2,3 $pf
+      done
       echo "== $(date +%T) done"
     } 2>&1 | tee "$OUT/pinned.txt"
     ;;

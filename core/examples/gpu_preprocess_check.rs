@@ -8,7 +8,11 @@
 //! exit status 1 when any value differs.
 
 use cudarc::driver::DevicePtrMut;
-use trtpose_core::engine::cuda::{GpuPreprocessor, open_device};
+use std::sync::Arc;
+
+use cudarc::driver::CudaStream;
+use trtpose_core::engine::FrameJob;
+use trtpose_core::engine::cuda::{GpuPreprocessor, Pinned, is_page_locked, open_device};
 use trtpose_core::frame::{
     ChromaSiting, ColorRange, Colorimetry, PixelFormat, SourceFrame, YuvMatrix,
 };
@@ -114,6 +118,49 @@ fn planes(
         PixelFormat::Nv12 => vec![(luma, ys), plane(&interleave(&u, &v), 2 * cw)],
         _ => vec![(luma, ys), plane(&interleave(&v, &u), 2 * cw)],
     }
+}
+
+/// The GPU's input for `frames` through one `run_batch` call, as f32 values per item.
+fn gpu_batch(
+    stream: &Arc<CudaStream>,
+    gpu: &mut GpuPreprocessor,
+    frames: &[SourceFrame],
+    g: &Geometry,
+    input: &InputFormat,
+    item_len: usize,
+) -> Vec<Vec<f32>> {
+    let jobs: Vec<FrameJob> = frames
+        .iter()
+        .map(|f| FrameJob {
+            frame: f,
+            geometry: *g,
+        })
+        .collect();
+    let mut out = stream.alloc_zeros::<u32>(item_len * frames.len()).unwrap();
+    {
+        let (ptr, _sync) = out.device_ptr_mut(stream);
+        gpu.run_batch(&jobs, input, ptr, (item_len * 4) as u64)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let raw: Vec<u32> = stream.clone_dtoh(&out).unwrap();
+    raw.chunks(item_len)
+        .map(|item| match input.elem {
+            InputElem::F32 => item.iter().map(|&b| f32::from_bits(b)).collect(),
+            InputElem::I32 => item.iter().map(|&b| b as i32 as f32).collect(),
+        })
+        .collect()
+}
+
+/// Items of `got` that differ from `want` in any bit.
+fn differing(got: &[Vec<f32>], want: &[Vec<f32>]) -> usize {
+    got.iter()
+        .zip(want)
+        .filter(|(g, w)| {
+            g.iter()
+                .zip(w.iter())
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+        })
+        .count()
 }
 
 fn main() {
@@ -226,6 +273,93 @@ fn main() {
                         );
                     }
                 }
+            }
+        }
+    }
+    // Batches: every format and colorimetry of one size in one call, from pageable memory
+    // (pinned staging when the batch is 4 MB or more) and from page-locked memory (read in
+    // place), each item against the CPU.
+    for (w, h) in [(97usize, 130usize), (1920, 1080)] {
+        let rgb = picture(w, h);
+        let mut datas = Vec::new();
+        for format in formats {
+            let cs: &[Colorimetry] = if format.is_yuv() {
+                &colorimetries
+            } else {
+                &colorimetries[..1]
+            };
+            for c in cs {
+                datas.push((format, *c, planes(format, w, h, &rgb, c)));
+            }
+        }
+        let pageable: Vec<SourceFrame> = datas
+            .iter()
+            .map(|(format, c, data)| {
+                SourceFrame::new(
+                    *format,
+                    w,
+                    h,
+                    data.iter().map(|(d, s)| (&d[..], *s)).collect(),
+                )
+                .unwrap()
+                .with_colorimetry(*c)
+            })
+            .collect();
+        let total: usize = datas
+            .iter()
+            .flat_map(|(_, _, d)| d.iter().map(|(p, _)| p.len()))
+            .sum();
+        let mut store = Pinned::<u8>::alloc(&ctx, total, false).unwrap();
+        let host = store.host().unwrap();
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for (_, _, data) in &datas {
+            let mut frame_spans = Vec::new();
+            for (d, stride) in data {
+                host[at..at + d.len()].copy_from_slice(d);
+                frame_spans.push((at, d.len(), *stride));
+                at += d.len();
+            }
+            spans.push(frame_spans);
+        }
+        let host: &[u8] = host;
+        assert!(
+            is_page_locked(host),
+            "pinned memory not seen as page-locked"
+        );
+        assert!(!is_page_locked(&rgb), "a Vec seen as page-locked");
+        let locked: Vec<SourceFrame> = datas
+            .iter()
+            .zip(&spans)
+            .map(|((format, c, _), fs)| {
+                let planes = fs.iter().map(|&(a, n, s)| (&host[a..a + n], s)).collect();
+                SourceFrame::new(*format, w, h, planes)
+                    .unwrap()
+                    .with_colorimetry(*c)
+            })
+            .collect();
+        for (name, input, iw, ih, mode) in &inputs {
+            let g = Geometry::new(w as u32, h as u32, *iw, *ih, *mode);
+            let want: Vec<Vec<f32>> = pageable
+                .iter()
+                .map(|f| match cpu.run(f, &g, input).0 {
+                    InputData::F32(d) => d.to_vec(),
+                    InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
+                })
+                .collect();
+            let item_len = want[0].len();
+            for (kind, frames) in [("pageable", &pageable), ("page-locked", &locked)] {
+                let got = gpu_batch(&stream, &mut gpu, frames, &g, input, item_len);
+                let bad = differing(&got, &want);
+                cases += 1;
+                if bad > 0 {
+                    failed += 1;
+                }
+                println!(
+                    "batch of {} {w}x{h} frames ({:.1} MB, {kind}) {name}: {bad} items differ",
+                    frames.len(),
+                    total as f64 / 1e6
+                );
             }
         }
     }

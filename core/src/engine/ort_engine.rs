@@ -822,8 +822,11 @@ impl Engine for OrtEngine {
         let item_bytes = (3 * w * h * 4) as u64;
         crate::trace::step("bound");
         let pre = dev.pre.as_mut().expect("checked above");
-        pre.run_batch(frames, format, base, item_bytes)
-            .map_err(|e| EngineError::Device(e.to_string()))?;
+        if let Err(e) = pre.run_batch(frames, format, base, item_bytes) {
+            // Copies already queued may read the frames, which the caller frees next.
+            let _ = dev.stream.synchronize();
+            return Err(EngineError::Device(e.to_string()));
+        }
         crate::trace::step("pre-processing queued");
         dev.run(&mut self.session, outputs)?;
         Ok(true)

@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// With --e2e: also time CUDA with NCHW convolutions (the default is NHWC, channels-last).
     #[arg(long)]
     nchw: bool,
+    /// With --e2e: hold the frame in page-locked memory for the GPU rows, as a pinned buffer
+    /// pool upstream would, so it is uploaded in place.
+    #[arg(long, requires = "e2e")]
+    pinned_frame: bool,
     /// Instead of the tables: N streams (threads) through one shared engine, as trtposeinfer
     /// elements naming one shared-engine run, against one stream on a private engine. Uses
     /// --frame/--frame-size/--frame-format, --iterations frames per stream, --threads.
@@ -263,6 +267,7 @@ fn e2e_setup(a: &BenchArgs) -> Result<e2e::E2eSetup, String> {
         gpu_mem_limit_mb: a.gpu_mem_limit,
         nchw: a.nchw,
         instances: a.instances.clone(),
+        pinned_frame: a.pinned_frame,
     })
 }
 

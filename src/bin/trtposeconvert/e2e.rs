@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use gsttrtpose::engine::InputData;
+use gsttrtpose::engine::cuda::{self, Pinned};
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
 };
@@ -29,6 +30,8 @@ pub struct E2eSetup {
     pub nchw: bool,
     /// Also time the CUDA rows with these many engines running batches side by side.
     pub instances: Vec<usize>,
+    /// Hold the frame in page-locked memory, as a pinned buffer pool upstream would.
+    pub pinned_frame: bool,
 }
 
 pub fn test_frame(
@@ -116,7 +119,16 @@ fn time_one(
             let cpu = options(BackendRequest::Cpu, None, setup);
             est.set_fallback(gsttrtpose::engine::select::cpu_fallback(rt, model, &cpu));
         }
-        let source = frame.source();
+        let plain = frame.source();
+        let mut pinned = None;
+        let source = if setup.pinned_frame && backend != Backend::Cpu {
+            match pinned_copy(&plain, &mut pinned) {
+                Ok(s) => s,
+                Err(e) => return fail(rows, batch, e),
+            }
+        } else {
+            frame.source()
+        };
         let frames: Vec<_> = (0..batch).map(|_| &source).collect();
         let mut people = vec![Vec::<Person>::new(); batch];
         let mut run = |est: &mut PoseEstimator, n: usize| -> Result<f64, String> {
@@ -190,6 +202,33 @@ fn time_one(
     }
 }
 
+/// `frame` copied into page-locked memory kept in `store`.
+fn pinned_copy<'a>(
+    frame: &SourceFrame,
+    store: &'a mut Option<Pinned<u8>>,
+) -> Result<SourceFrame<'a>, String> {
+    let ctx = cuda::open_device(0).map_err(|e| e.to_string())?;
+    let total = frame.planes.iter().map(|(d, _)| d.len()).sum();
+    let pinned = store.insert(Pinned::alloc(&ctx, total, false).map_err(|e| e.to_string())?);
+    let host = pinned.host().map_err(|e| e.to_string())?;
+    let mut at = 0;
+    let mut spans = Vec::new();
+    for (data, stride) in &frame.planes {
+        host[at..at + data.len()].copy_from_slice(data);
+        spans.push((at, data.len(), *stride));
+        at += data.len();
+    }
+    let host: &[u8] = host;
+    let planes = spans
+        .into_iter()
+        .map(|(at, len, stride)| (&host[at..at + len], stride))
+        .collect();
+    let mut copy = SourceFrame::new(frame.format, frame.width, frame.height, planes)
+        .map_err(|e| e.to_string())?;
+    copy.colorimetry = frame.colorimetry;
+    Ok(copy)
+}
+
 /// `n` more estimators on `backend`, each warmed up.
 fn more_estimators(
     rt: &'static OrtRuntime,
@@ -244,10 +283,15 @@ fn side_by_side(
 pub fn bench(rt: &'static OrtRuntime, model: &Path, setup: &E2eSetup) -> Result<(), String> {
     let frame = test_frame(setup.frame.as_deref(), setup.size, setup.format)?;
     println!(
-        "\nframe-in to people-out: {}x{} {:?} frame{}, ms per batch",
+        "\nframe-in to people-out: {}x{} {:?} frame{}{}, ms per batch",
         frame.width,
         frame.height,
         frame.format,
+        if setup.pinned_frame {
+            " in page-locked memory (GPU rows)"
+        } else {
+            ""
+        },
         setup
             .frame
             .as_ref()
