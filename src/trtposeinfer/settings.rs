@@ -417,7 +417,7 @@ fn share_properties(s: &Settings) -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("shared-instances")
             .nick("Shared engine instances")
-            .blurb("shared-engine: copies of the model running batches side by side. On a GPU 2 overlap one batch's copies and decoding with the next one's network (set max-batch to about streams / instances); each copy takes the model's memory again")
+            .blurb("shared-engine: copies of the model running batches side by side. On a GPU 2 or 3 overlap one batch's copies and decoding with another's network (set max-batch to about streams / instances); each copy takes the model's memory again")
             .minimum(1)
             .maximum(16)
             .default_value(s.share.instances)
