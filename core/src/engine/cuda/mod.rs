@@ -328,8 +328,13 @@ impl<T> Drop for Pinned<T> {
 }
 
 /// Whether `bytes` lie in host memory the driver has page-locked (allocated or registered
-/// with it), which the GPU can copy from without a staging copy. Only queries the driver.
+/// with it), which the GPU can copy from without a staging copy. Only queries the driver;
+/// false without one.
 pub fn is_page_locked(bytes: &[u8]) -> bool {
+    static DRIVER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*DRIVER.get_or_init(driver_present) {
+        return false;
+    }
     let inside = |p: *const u8| {
         let mut flags = 0u32;
         // SAFETY: a query of the driver's table of page-locked ranges; nothing is accessed.
@@ -703,6 +708,13 @@ impl GpuPreprocessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordinary_memory_is_not_page_locked() {
+        // Without a driver this must not panic; with one, a Vec is pageable.
+        assert!(!is_page_locked(&vec![7u8; 4096]));
+        assert!(!is_page_locked(&[]));
+    }
 
     #[test]
     fn kernel_params_match_the_c_layout() {
