@@ -366,7 +366,7 @@ pub struct YuvToRgb {
 
 impl YuvToRgb {
     /// `u` and `v` already centred (sample - 128); results clamped to 0..255.
-    #[inline]
+    #[inline(always)]
     pub fn apply(&self, y: f32, u: f32, v: f32) -> [f32; 3] {
         let yv = self.y_scale * (y - self.y_offset);
         [
