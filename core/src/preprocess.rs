@@ -160,7 +160,8 @@ pub struct Preprocessor {
     f32_out: Vec<f32>,
     i32_out: Vec<i32>,
     shape: Vec<usize>,
-    /// Never the AVX2 build of the loops (tests compare the two).
+    /// Never the AVX2 build of the loops (tests compare the two); unused off x86.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     scalar_only: bool,
 }
 
