@@ -12,9 +12,11 @@ pub fn threads_for(bytes: usize, max: usize) -> usize {
     (bytes / MIN_BYTES_PER_THREAD).clamp(1, max.max(1))
 }
 
-/// The host's cores, the ceiling for copy threads.
+/// The host's cores, the ceiling for copy threads. Asked once: the answer reads the affinity
+/// mask and cgroup files, too much for every batch.
 pub fn host_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(16)))
 }
 
 /// Copies each `(src, offset)` piece into `dst` at `offset`. Pieces must not overlap in `dst`

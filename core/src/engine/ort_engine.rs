@@ -434,16 +434,16 @@ impl DeviceIo {
             let dev = |e: cuda::CudaError| {
                 EngineError::Device(format!("uploading the network input: {e}"))
             };
-            let ctx = self.stream.context().clone();
             let input = self.input_ptr();
-            Pinned::ensure(&mut self.host_in, &ctx, bytes.len(), true).map_err(dev)?;
-            let pinned = self.host_in.as_mut().expect("allocated above");
-            hostcopy::copy(
-                &mut pinned.host().map_err(dev)?[..bytes.len()],
-                bytes,
-                hostcopy::host_threads(),
-            );
-            return pinned.upload(bytes.len(), input, &self.stream).map_err(dev);
+            let pieces = [(bytes, 0)];
+            return Pinned::stage_upload(
+                &mut self.host_in,
+                &self.stream,
+                &pieces,
+                bytes.len(),
+                input,
+            )
+            .map_err(dev);
         }
         // SAFETY: the input tensor holds exactly the bound shape, which `bytes` matches.
         unsafe {

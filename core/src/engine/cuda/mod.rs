@@ -318,6 +318,28 @@ pub struct Pinned<T> {
     pending: bool,
 }
 
+impl Pinned<u8> {
+    /// Gathers `pieces` (bytes and where they go, `len` bytes in all) on the host's cores into
+    /// the write-combined buffer in `slot`, grown as needed, and queues one upload of them to
+    /// device address `dst`.
+    pub fn stage_upload(
+        slot: &mut Option<Self>,
+        stream: &CudaStream,
+        pieces: &[(&[u8], usize)],
+        len: usize,
+        dst: CUdeviceptr,
+    ) -> Result<(), CudaError> {
+        Self::ensure(slot, stream.context(), len, true)?;
+        let staging = slot.as_mut().expect("allocated above");
+        hostcopy::gather(
+            &mut staging.host()?[..len],
+            pieces,
+            hostcopy::host_threads(),
+        );
+        staging.upload(len, dst, stream)
+    }
+}
+
 impl<T> Drop for Pinned<T> {
     fn drop(&mut self) {
         // The memory is freed right after: a copy still reading or writing it must end first.
@@ -690,11 +712,8 @@ impl GpuPreprocessor {
                 .map_err(e)?;
             }
         } else if self.pinned && pinned_pays(offset) {
-            Pinned::ensure(&mut self.staging, self.stream.context(), offset, true)?;
-            let staging = self.staging.as_mut().expect("allocated above");
-            hostcopy::gather(staging.host()?, &pieces, hostcopy::host_threads());
             let (dst, _record) = buffer.device_ptr_mut(&self.stream);
-            staging.upload(offset, dst, &self.stream)?;
+            Pinned::stage_upload(&mut self.staging, &self.stream, &pieces, offset, dst)?;
         } else {
             for (src, at) in &pieces {
                 let mut dst = buffer.slice_mut(*at..at + src.len());
