@@ -14,7 +14,7 @@ use cudarc::driver::CudaStream;
 use trtpose_core::engine::FrameJob;
 use trtpose_core::engine::cuda::{GpuPreprocessor, Pinned, is_page_locked, open_device};
 use trtpose_core::frame::{
-    ChromaSiting, ColorRange, Colorimetry, PixelFormat, SourceFrame, YuvMatrix,
+    ChromaSiting, ColorRange, Colorimetry, PixelFormat, SourceFrame, YuvMatrix, copy_frames_into,
 };
 use trtpose_core::pose::{Geometry, ResizeMode};
 use trtpose_core::preprocess::{InputData, Preprocessor};
@@ -120,6 +120,40 @@ fn planes(
     }
 }
 
+/// A network input as f32 values (integer inputs converted exactly), for bitwise comparison.
+fn values(d: InputData) -> Vec<f32> {
+    match d {
+        InputData::F32(d) => d.to_vec(),
+        InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
+    }
+}
+
+/// The GPU's 32-bit words of an input as the same values as [`values`].
+fn device_values(raw: &[u32], elem: InputElem) -> Vec<f32> {
+    match elem {
+        InputElem::F32 => raw.iter().map(|&b| f32::from_bits(b)).collect(),
+        InputElem::I32 => raw.iter().map(|&b| b as i32 as f32).collect(),
+    }
+}
+
+/// Every format with each colorimetry that applies to it (only one for RGB and gray).
+fn cases_of(
+    formats: &[PixelFormat],
+    colorimetries: &[Colorimetry],
+) -> Vec<(PixelFormat, Colorimetry)> {
+    formats
+        .iter()
+        .flat_map(|&f| {
+            let cs = if f.is_yuv() {
+                colorimetries
+            } else {
+                &colorimetries[..1]
+            };
+            cs.iter().map(move |&c| (f, c))
+        })
+        .collect()
+}
+
 /// The GPU's input for `frames` through one `run_batch` call, as f32 values per item.
 fn gpu_batch(
     stream: &Arc<CudaStream>,
@@ -144,10 +178,7 @@ fn gpu_batch(
     }
     let raw: Vec<u32> = stream.clone_dtoh(&out).unwrap();
     raw.chunks(item_len)
-        .map(|item| match input.elem {
-            InputElem::F32 => item.iter().map(|&b| f32::from_bits(b)).collect(),
-            InputElem::I32 => item.iter().map(|&b| b as i32 as f32).collect(),
-        })
+        .map(|item| device_values(item, input.elem))
         .collect()
 }
 
@@ -221,57 +252,43 @@ fn main() {
     let (mut cases, mut failed) = (0, 0);
     for (w, h) in [(641usize, 479usize), (97, 130), (1920, 1080)] {
         let rgb = picture(w, h);
-        for format in formats {
-            let cs: &[Colorimetry] = if format.is_yuv() {
-                &colorimetries
-            } else {
-                &colorimetries[..1]
-            };
-            for c in cs {
-                let data = planes(format, w, h, &rgb, c);
-                let frame = SourceFrame::new(
-                    format,
-                    w,
-                    h,
-                    data.iter().map(|(d, s)| (&d[..], *s)).collect(),
-                )
-                .unwrap()
-                .with_colorimetry(*c);
-                for (name, input, iw, ih, mode) in &inputs {
-                    let g = Geometry::new(w as u32, h as u32, *iw, *ih, *mode);
-                    let (want, _) = cpu.run(&frame, &g, input);
-                    let want: Vec<f32> = match want {
-                        InputData::F32(d) => d.to_vec(),
-                        InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
-                    };
-                    let mut out = stream.alloc_zeros::<u32>(want.len()).unwrap();
-                    {
-                        let (ptr, _sync) = out.device_ptr_mut(&stream);
-                        gpu.run(&frame, &g, input, ptr)
-                            .unwrap_or_else(|e| panic!("{e}"));
-                    }
-                    let raw: Vec<u32> = stream.clone_dtoh(&out).unwrap();
-                    let got: Vec<f32> = match input.elem {
-                        InputElem::F32 => raw.iter().map(|&b| f32::from_bits(b)).collect(),
-                        InputElem::I32 => raw.iter().map(|&b| b as i32 as f32).collect(),
-                    };
-                    let diffs = got
-                        .iter()
-                        .zip(&want)
-                        .filter(|(a, b)| a.to_bits() != b.to_bits())
-                        .count();
-                    let max = got
-                        .iter()
-                        .zip(&want)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0.0f32, f32::max);
-                    cases += 1;
-                    if diffs > 0 {
-                        failed += 1;
-                        println!(
-                            "DIFF {w}x{h} {format:?} {c:?} {name}: {diffs} values differ, max {max}"
-                        );
-                    }
+        for (format, c) in cases_of(&formats, &colorimetries) {
+            let data = planes(format, w, h, &rgb, &c);
+            let frame = SourceFrame::new(
+                format,
+                w,
+                h,
+                data.iter().map(|(d, s)| (&d[..], *s)).collect(),
+            )
+            .unwrap()
+            .with_colorimetry(c);
+            for (name, input, iw, ih, mode) in &inputs {
+                let g = Geometry::new(w as u32, h as u32, *iw, *ih, *mode);
+                let want = values(cpu.run(&frame, &g, input).0);
+                let mut out = stream.alloc_zeros::<u32>(want.len()).unwrap();
+                {
+                    let (ptr, _sync) = out.device_ptr_mut(&stream);
+                    gpu.run(&frame, &g, input, ptr)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                let raw: Vec<u32> = stream.clone_dtoh(&out).unwrap();
+                let got = device_values(&raw, input.elem);
+                let diffs = got
+                    .iter()
+                    .zip(&want)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count();
+                let max = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                cases += 1;
+                if diffs > 0 {
+                    failed += 1;
+                    println!(
+                        "DIFF {w}x{h} {format:?} {c:?} {name}: {diffs} values differ, max {max}"
+                    );
                 }
             }
         }
@@ -281,17 +298,10 @@ fn main() {
     // place), each item against the CPU.
     for (w, h) in [(97usize, 130usize), (1920, 1080)] {
         let rgb = picture(w, h);
-        let mut datas = Vec::new();
-        for format in formats {
-            let cs: &[Colorimetry] = if format.is_yuv() {
-                &colorimetries
-            } else {
-                &colorimetries[..1]
-            };
-            for c in cs {
-                datas.push((format, *c, planes(format, w, h, &rgb, c)));
-            }
-        }
+        let datas: Vec<_> = cases_of(&formats, &colorimetries)
+            .into_iter()
+            .map(|(format, c)| (format, c, planes(format, w, h, &rgb, &c)))
+            .collect();
         let pageable: Vec<SourceFrame> = datas
             .iter()
             .map(|(format, c, data)| {
@@ -305,47 +315,21 @@ fn main() {
                 .with_colorimetry(*c)
             })
             .collect();
-        let total: usize = datas
-            .iter()
-            .flat_map(|(_, _, d)| d.iter().map(|(p, _)| p.len()))
-            .sum();
+        let total: usize = pageable.iter().map(SourceFrame::held_bytes).sum();
         let mut store = Pinned::<u8>::alloc(&ctx, total, false).unwrap();
-        let host = store.host().unwrap();
-        let mut spans = Vec::new();
-        let mut at = 0;
-        for (_, _, data) in &datas {
-            let mut frame_spans = Vec::new();
-            for (d, stride) in data {
-                host[at..at + d.len()].copy_from_slice(d);
-                frame_spans.push((at, d.len(), *stride));
-                at += d.len();
-            }
-            spans.push(frame_spans);
-        }
-        let host: &[u8] = host;
+        let locked = copy_frames_into(&pageable, store.host().unwrap());
         assert!(
-            is_page_locked(host),
+            locked
+                .iter()
+                .all(|f| f.planes.iter().all(|(d, _)| is_page_locked(d))),
             "pinned memory not seen as page-locked"
         );
         assert!(!is_page_locked(&rgb), "a Vec seen as page-locked");
-        let locked: Vec<SourceFrame> = datas
-            .iter()
-            .zip(&spans)
-            .map(|((format, c, _), fs)| {
-                let planes = fs.iter().map(|&(a, n, s)| (&host[a..a + n], s)).collect();
-                SourceFrame::new(*format, w, h, planes)
-                    .unwrap()
-                    .with_colorimetry(*c)
-            })
-            .collect();
         for (name, input, iw, ih, mode) in &inputs {
             let g = Geometry::new(w as u32, h as u32, *iw, *ih, *mode);
             let want: Vec<Vec<f32>> = pageable
                 .iter()
-                .map(|f| match cpu.run(f, &g, input).0 {
-                    InputData::F32(d) => d.to_vec(),
-                    InputData::I32(d) => d.iter().map(|&v| v as f32).collect(),
-                })
+                .map(|f| values(cpu.run(f, &g, input).0))
                 .collect();
             let item_len = want[0].len();
             for (kind, frames) in [("pageable", &pageable), ("page-locked", &locked)] {

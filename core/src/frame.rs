@@ -413,6 +413,11 @@ impl<'a> SourceFrame<'a> {
         self
     }
 
+    /// Bytes of the planes as held (row padding included).
+    pub fn held_bytes(&self) -> usize {
+        self.planes.iter().map(|(d, _)| d.len()).sum()
+    }
+
     /// A view of the `w × h` region at `(x, y)`, sharing the frame's bytes: no copy. The region
     /// must lie inside the frame and, for subsampled formats, be aligned to
     /// [`PixelFormat::crop_align`] (its right and bottom edges may end on the frame's).
@@ -456,9 +461,70 @@ impl<'a> SourceFrame<'a> {
     }
 }
 
+/// Copies the planes of `frames` one after another into `dst` and returns views of the
+/// copies, with their format, size, strides and colorimetry (staging frames in memory of the
+/// caller's choosing, e.g. page-locked). Panics when `dst` is shorter than their
+/// [`SourceFrame::held_bytes`].
+pub fn copy_frames_into<'d>(frames: &[SourceFrame], dst: &'d mut [u8]) -> Vec<SourceFrame<'d>> {
+    let mut spans = Vec::with_capacity(frames.len());
+    let mut at = 0;
+    for f in frames {
+        let mut planes = Vec::with_capacity(f.planes.len());
+        for (data, stride) in &f.planes {
+            dst[at..at + data.len()].copy_from_slice(data);
+            planes.push((at, data.len(), *stride));
+            at += data.len();
+        }
+        spans.push(planes);
+    }
+    let dst: &'d [u8] = dst;
+    frames
+        .iter()
+        .zip(spans)
+        .map(|(f, planes)| SourceFrame {
+            format: f.format,
+            width: f.width,
+            height: f.height,
+            planes: planes
+                .into_iter()
+                .map(|(a, n, stride)| (&dst[a..a + n], stride))
+                .collect(),
+            colorimetry: f.colorimetry,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_frames_keep_their_bytes_layout_and_colorimetry() {
+        let luma: Vec<u8> = (0..40).collect();
+        let chroma: Vec<u8> = (100..120).collect();
+        let rgb: Vec<u8> = (0..27).map(|i| 200 - i).collect();
+        let nv12 = SourceFrame::new(
+            PixelFormat::Nv12,
+            4,
+            4,
+            vec![(&luma[..], 10), (&chroma[..], 10)],
+        )
+        .unwrap()
+        .with_colorimetry(Colorimetry::JPEG);
+        let packed = SourceFrame::new(PixelFormat::Rgb, 3, 3, vec![(&rgb[..], 9)]).unwrap();
+        let frames = [nv12, packed];
+        let total: usize = frames.iter().map(SourceFrame::held_bytes).sum();
+        assert_eq!(total, 40 + 20 + 27);
+        let mut dst = vec![0u8; total + 5];
+        let copies = copy_frames_into(&frames, &mut dst);
+        for (a, b) in frames.iter().zip(&copies) {
+            assert_eq!((a.format, a.width, a.height), (b.format, b.width, b.height));
+            assert_eq!(a.colorimetry, b.colorimetry);
+            assert_eq!(a.planes, b.planes, "same bytes and strides");
+        }
+        // The copies are views of `dst`, one after another.
+        assert_eq!(copies[1].planes[0].0.as_ptr(), dst[60..].as_ptr());
+    }
 
     #[test]
     fn limited_bt601_matches_the_classic_coefficients() {

@@ -10,7 +10,7 @@ use gsttrtpose::engine::cuda::{self, Pinned};
 use gsttrtpose::engine::{
     Backend, BackendRequest, Engine, EngineOptions, FrameJob, OrtEngine, OrtRuntime,
 };
-use gsttrtpose::frame::{PixelFormat, SourceFrame};
+use gsttrtpose::frame::{PixelFormat, SourceFrame, copy_frames_into};
 use gsttrtpose::model::{EstimatorConfig, PoseDecoder, PoseEstimator};
 use gsttrtpose::pose::Person;
 use gsttrtpose::preprocess::Preprocessor;
@@ -208,25 +208,10 @@ fn pinned_copy<'a>(
     store: &'a mut Option<Pinned<u8>>,
 ) -> Result<SourceFrame<'a>, String> {
     let ctx = cuda::open_device(0).map_err(|e| e.to_string())?;
-    let total = frame.planes.iter().map(|(d, _)| d.len()).sum();
-    let pinned = store.insert(Pinned::alloc(&ctx, total, false).map_err(|e| e.to_string())?);
+    let pinned =
+        store.insert(Pinned::alloc(&ctx, frame.held_bytes(), false).map_err(|e| e.to_string())?);
     let host = pinned.host().map_err(|e| e.to_string())?;
-    let mut at = 0;
-    let mut spans = Vec::new();
-    for (data, stride) in &frame.planes {
-        host[at..at + data.len()].copy_from_slice(data);
-        spans.push((at, data.len(), *stride));
-        at += data.len();
-    }
-    let host: &[u8] = host;
-    let planes = spans
-        .into_iter()
-        .map(|(at, len, stride)| (&host[at..at + len], stride))
-        .collect();
-    let mut copy = SourceFrame::new(frame.format, frame.width, frame.height, planes)
-        .map_err(|e| e.to_string())?;
-    copy.colorimetry = frame.colorimetry;
-    Ok(copy)
+    Ok(copy_frames_into(std::slice::from_ref(frame), host).remove(0))
 }
 
 /// `n` more estimators on `backend`, each warmed up.
