@@ -131,14 +131,7 @@ fn time_one(
         };
         let frames: Vec<_> = (0..batch).map(|_| &source).collect();
         let mut people = vec![Vec::<Person>::new(); batch];
-        let mut run = |est: &mut PoseEstimator, n: usize| -> Result<f64, String> {
-            let t = Instant::now();
-            for _ in 0..n {
-                est.process_batch(&frames, &mut people)
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(t.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64)
-        };
+        let mut run = |est: &mut PoseEstimator, n: usize| run_batches(est, &frames, &mut people, n);
         let warm = if backend == Backend::Cpu { 2 } else { 10 };
         let result = run(&mut est, warm).and_then(|_| {
             let iters = if backend == Backend::Cpu {
@@ -202,6 +195,21 @@ fn time_one(
     }
 }
 
+/// Runs `frames` through `est` as one batch `n` times; milliseconds per batch.
+fn run_batches(
+    est: &mut PoseEstimator,
+    frames: &[&SourceFrame],
+    people: &mut [Vec<Person>],
+    n: usize,
+) -> Result<f64, String> {
+    let t = Instant::now();
+    for _ in 0..n {
+        est.process_batch(frames, people)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64)
+}
+
 /// `frame` copied into page-locked memory kept in `store`.
 fn pinned_copy<'a>(
     frame: &SourceFrame,
@@ -239,13 +247,9 @@ fn side_by_side(
     frames: &[&SourceFrame],
     iters: usize,
 ) -> Result<f64, String> {
-    let work = |est: &mut PoseEstimator, n: usize| -> Result<(), String> {
+    let work = |est: &mut PoseEstimator, n: usize| {
         let mut people = vec![Vec::<Person>::new(); frames.len()];
-        for _ in 0..n {
-            est.process_batch(frames, &mut people)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        run_batches(est, frames, &mut people, n).map(|_| ())
     };
     for est in ests.iter_mut() {
         work(est, 3)?;
